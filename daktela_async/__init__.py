@@ -1,0 +1,54 @@
+"""daktela-async: asyncio client and realtime engine for the Daktela legacy API (v3.0-4.1).
+
+The public surface is re-exported here; every other module is private.
+"""
+
+from ._client import DaktelaClient, RawResponse
+from ._config import (
+    API_VERSIONS,
+    DEFAULT_API_VERSION,
+    NOT_GIVEN,
+    NotGiven,
+    PoolLimits,
+    RetryPolicy,
+    Timeouts,
+)
+from ._errors import (
+    DaktelaAPIError,
+    DaktelaConnectError,
+    DaktelaDecodeError,
+    DaktelaError,
+    DaktelaHTTPStatusError,
+    DaktelaTimeoutError,
+    DaktelaTransportError,
+    DaktelaUsageError,
+    DaktelaVersionError,
+)
+from ._transport._pool import TransportFactory, TransportOptions, default_transport_factory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_API_VERSION",
+    "NOT_GIVEN",
+    "DaktelaAPIError",
+    "DaktelaClient",
+    "DaktelaConnectError",
+    "DaktelaDecodeError",
+    "DaktelaError",
+    "DaktelaHTTPStatusError",
+    "DaktelaTimeoutError",
+    "DaktelaTransportError",
+    "DaktelaUsageError",
+    "DaktelaVersionError",
+    "NotGiven",
+    "PoolLimits",
+    "RawResponse",
+    "RetryPolicy",
+    "Timeouts",
+    "TransportFactory",
+    "TransportOptions",
+    "__version__",
+    "default_transport_factory",
+]

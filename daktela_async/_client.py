@@ -1,0 +1,446 @@
+"""The client: settings, the low-level ``call`` path, retries and the transport pool."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+import httpx
+
+from . import _retry
+from ._config import (
+    DEFAULT_API_VERSION,
+    NOT_GIVEN,
+    NotGiven,
+    PoolLimits,
+    RetryPolicy,
+    Timeouts,
+    TokenPlacement,
+)
+from ._envelope import decode_envelope
+from ._errors import DaktelaError, DaktelaHTTPStatusError, DaktelaUsageError
+from ._spec import ActionSpec
+from ._transport._pool import TransportFactory, TransportPool, default_transport_factory
+from ._transport._query import encode_params, encode_query
+from ._transport._request import (
+    REDACTED,
+    build_path,
+    check_base_url,
+    check_version,
+    pick_version,
+)
+
+__all__ = ["DaktelaClient", "RawResponse"]
+
+logger = logging.getLogger("daktela_async")
+
+
+def _lookup(action: str) -> ActionSpec | None:
+    from ._actions import ACTIONS  # the catalogue is large; loaded on first call
+
+    return ACTIONS.get(action)
+
+
+@attrs.frozen(slots=True)
+class RawResponse:
+    """An answer as it came: for XML, binary recordings, or your own decoding.
+
+    Attributes:
+        status_code: The HTTP status.
+        headers: The response headers.
+        content: The whole body.
+    """
+
+    status_code: int
+    headers: httpx.Headers = attrs.field(repr=False)
+    content: bytes = attrs.field(repr=False)
+
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8 (invalid bytes replaced)."""
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` header, or an empty string."""
+        return str(self.headers.get("content-type", ""))
+
+
+class _Secret:
+    """Holds the token so that no repr, log line or traceback can show it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return REDACTED
+
+    __str__ = __repr__
+
+
+@attrs.frozen(slots=True)
+class _Prepared:
+    """One request ready to send, with everything needed to retry and report it."""
+
+    action: str
+    url: str
+    shown_url: str
+    headers: dict[str, str]
+    timeouts: Timeouts
+    policy: RetryPolicy
+    idempotent: bool
+
+
+class DaktelaClient:
+    """Asynchronous client for the Daktela legacy API (versions 3.0 to 4.1).
+
+    Use it as an async context manager so its connections are closed::
+
+        async with DaktelaClient("https://pbx.example.com", token=token) as client:
+            queues = await client.call("GetQueues")
+
+    Args:
+        base_url: The PBX address, ``https://pbx.example.com`` (a trailing ``/api`` is
+            accepted). Plain ``http://`` is refused for non-loopback hosts.
+        token: The access token, ``SHA1(login + password)`` (see :meth:`from_credentials`).
+        api_version: The newest API version the PBX speaks; newer actions are refused
+            before any request is sent.
+        token_in: Send the token as the ``access_token`` query parameter (``"query"``) or
+            as a cookie (``"cookie"``, which keeps it out of server access logs).
+        timeout: Default timeouts: a :class:`Timeouts`, or one number for all of them.
+        retries: Default retry policy for reads: a :class:`RetryPolicy`, or the number of
+            retries.
+        limits: Size of the transport pool.
+        transport_factory: Builds each shard's httpx transport (tests pass one returning
+            :class:`httpx.MockTransport`).
+        allow_insecure_http: Allow ``http://`` to a non-loopback host.
+        headers: Extra headers sent with every request.
+
+    Raises:
+        DaktelaUsageError: A setting is invalid.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        token_in: TokenPlacement = "query",  # noqa: S107 - a placement, not a password
+        timeout: float | Timeouts | None = None,
+        retries: int | RetryPolicy | None = None,
+        limits: PoolLimits | None = None,
+        transport_factory: TransportFactory | None = None,
+        allow_insecure_http: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not isinstance(token, str) or not token:
+            raise DaktelaUsageError("token must be a non-empty string", parameter="token")
+        if token_in not in ("query", "cookie"):
+            raise DaktelaUsageError(
+                f"token_in must be 'query' or 'cookie', not {token_in!r}", parameter="token_in"
+            )
+        self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._token = _Secret(token)
+        self._api_version = check_version(api_version)
+        self._token_in: TokenPlacement = token_in
+        self._timeouts = Timeouts() if timeout is None else Timeouts.of(timeout)
+        self._retry = RetryPolicy() if retries is None else RetryPolicy.of(retries)
+        self._headers = {"User-Agent": "daktela-async", **(headers or {})}
+        if token_in == "cookie":  # noqa: S105 - a placement, not a password
+            self._headers["Cookie"] = f"access_token={token}"
+        self._pool = TransportPool(
+            limits or PoolLimits(), transport_factory or default_transport_factory
+        )
+
+    @classmethod
+    def from_credentials(cls, base_url: str, login: str, password: str, **kwargs: Any) -> Self:
+        """Create a client whose token is ``SHA1(login + password)``, as the API defines it.
+
+        Args:
+            base_url: The PBX address.
+            login: The user's login name.
+            password: The user's password.
+            **kwargs: Any other :class:`DaktelaClient` argument.
+        """
+        digest = hashlib.sha1((login + password).encode(), usedforsecurity=False).hexdigest()
+        return cls(base_url, digest, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"DaktelaClient(base_url={self._base_url!r}, api_version={self._api_version!r}, "
+            f"token={REDACTED}, token_in={self._token_in!r})"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The normalised PBX address (without ``/api``)."""
+        return self._base_url
+
+    @property
+    def api_version(self) -> str:
+        """The newest API version this client uses."""
+        return self._api_version
+
+    @property
+    def pool(self) -> TransportPool:
+        """The transport pool (for its ``shard_count`` and ``in_flight``)."""
+        return self._pool
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection. Calls made afterwards raise :class:`DaktelaUsageError`."""
+        await self._pool.aclose()
+
+    # --- request preparation ------------------------------------------------------------
+
+    def _prepare(
+        self,
+        action: str,
+        id: object,
+        *,
+        version: str | NotGiven,
+        format: str,
+        timeout: float | Timeouts | NotGiven | None,
+        retries: int | RetryPolicy | NotGiven,
+        params: Mapping[str, object],
+    ) -> _Prepared:
+        spec = _lookup(action)
+        if isinstance(version, NotGiven):
+            url_version = (
+                pick_version(
+                    spec, (k for k, v in params.items() if v is not None), self._api_version
+                )
+                if spec is not None
+                else self._api_version
+            )
+        else:
+            url_version = check_version(version)
+        path = build_path(url_version, action, id, format)
+        try:
+            pairs = encode_params(params)
+        except TypeError as exc:
+            raise DaktelaUsageError(f"{action}: {exc}", action=action) from None
+        query = encode_query(pairs)
+        sep = "&" if query else ""
+        if self._token_in == "query":  # noqa: S105 - a placement, not a password
+            url = f"{self._base_url}{path}?{query}{sep}access_token={self._token.value}"
+            shown = f"{self._base_url}{path}?{query}{sep}access_token={REDACTED}"
+        else:
+            url = shown = f"{self._base_url}{path}" + (f"?{query}" if query else "")
+
+        long_poll = spec is not None and spec.long_poll and params.get("hash") is not None
+        timeouts = self._timeouts if isinstance(timeout, NotGiven) else Timeouts.of(timeout)
+        if long_poll:
+            timeouts = timeouts.at_least_long_poll()
+        policy = (
+            self._retry if isinstance(retries, NotGiven) else RetryPolicy.of(retries, self._retry)
+        )
+        return _Prepared(
+            action=action,
+            url=url,
+            shown_url=shown,
+            headers=self._headers,
+            timeouts=timeouts,
+            policy=policy,
+            # An action the catalogue does not know is treated as a write: never resent.
+            idempotent=spec.idempotent if spec is not None else False,
+        )
+
+    async def _send_once(self, prepared: _Prepared, attempt: int) -> httpx.Response:
+        request = httpx.Request("GET", prepared.url, headers=prepared.headers)
+        started = time.perf_counter()
+        status: int | str = "error"
+        try:
+            response = await self._pool.send(
+                request, prepared.timeouts, action=prepared.action, url=prepared.shown_url
+            )
+            status = response.status_code
+        finally:
+            logger.debug(
+                "%s -> %s in %.1f ms (attempt %d)",
+                prepared.action,
+                status,
+                (time.perf_counter() - started) * 1000,
+                attempt,
+            )
+        if not 200 <= response.status_code < 300:
+            raise DaktelaHTTPStatusError(
+                f"{prepared.action}: HTTP {response.status_code} {response.reason_phrase} "
+                f"({prepared.shown_url})",
+                action=prepared.action,
+                status_code=response.status_code,
+                url=prepared.shown_url,
+                retry_after=_retry.parse_retry_after(response.headers.get("retry-after")),
+            )
+        return response
+
+    async def _send(self, prepared: _Prepared) -> httpx.Response:
+        attempt = 1
+        while True:
+            try:
+                return await self._send_once(prepared, attempt)
+            except DaktelaError as exc:
+                delay = _retry.next_delay(exc, prepared.policy, attempt, prepared.idempotent)
+                if delay is None:
+                    raise
+                logger.debug(
+                    "%s: retry %d in %.2f s after %s",
+                    prepared.action,
+                    attempt,
+                    delay,
+                    type(exc).__name__,
+                )
+            await prepared.policy.sleep(delay)
+            attempt += 1
+
+    # --- public low-level path ----------------------------------------------------------
+
+    async def call(
+        self,
+        action: str,
+        /,
+        id: object = None,
+        *,
+        version: str | NotGiven = NOT_GIVEN,
+        format: str = "json",
+        timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+        retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+        query: Mapping[str, object] | None = None,
+        **params: object,
+    ) -> Any:
+        """Call any action and return the envelope's ``result``.
+
+        Parameters are encoded the way PHP reads them: lists as ``x[]=a&x[]=b``, dicts as
+        ``x[k]=v`` (nested dicts nest), ``None`` omitted, datetimes as ``YYYY-MM-DD
+        HH:MM:SS``, a ``str`` exactly as given.
+
+        Args:
+            action: The action name, ``"GetQueues"``.
+            id: The record id for the URL path (``/api/4.1/GetUsers/3/json``).
+            version: Force the URL's API version; by default the highest documented form
+                of the action that fits the parameters and ``api_version``.
+            format: Only ``"json"``; use :meth:`call_raw` for ``"xml"``.
+            timeout: Override the client's timeouts for this call.
+            retries: Override the retry policy (an int is the number of retries).
+            query: Parameters whose names clash with this method's own (``id`` in the
+                query, as ``MoveRecords`` wants it).
+            **params: The action's parameters.
+
+        Raises:
+            DaktelaAPIError: The server answered ``status: 0``.
+            DaktelaHTTPStatusError: A non-2xx answer.
+            DaktelaDecodeError: The answer is not a JSON envelope.
+            DaktelaTransportError: No answer (connect error, timeout).
+            DaktelaUsageError: Bad input; nothing was sent.
+        """
+        if format != "json":
+            raise DaktelaUsageError(
+                f"{action}: call() decodes JSON envelopes; use call_raw() for format={format!r}",
+                action=action,
+                parameter="format",
+            )
+        merged = {**params, **query} if query else params
+        prepared = self._prepare(
+            action,
+            id,
+            version=version,
+            format=format,
+            timeout=timeout,
+            retries=retries,
+            params=merged,
+        )
+        response = await self._send(prepared)
+        return decode_envelope(
+            response.content,
+            action=action,
+            status_code=response.status_code,
+            secret=self._token.value,
+        )
+
+    async def call_raw(
+        self,
+        action: str,
+        /,
+        id: object = None,
+        *,
+        version: str | NotGiven = NOT_GIVEN,
+        format: str = "json",
+        timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+        retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+        query: Mapping[str, object] | None = None,
+        **params: object,
+    ) -> RawResponse:
+        """Call any action and return the answer undecoded (XML, recordings).
+
+        Takes the same arguments as :meth:`call`, and ``format="xml"``. Non-2xx answers
+        still raise :class:`DaktelaHTTPStatusError`; the body is not checked.
+        """
+        merged = {**params, **query} if query else params
+        prepared = self._prepare(
+            action,
+            id,
+            version=version,
+            format=format,
+            timeout=timeout,
+            retries=retries,
+            params=merged,
+        )
+        response = await self._send(prepared)
+        return RawResponse(response.status_code, response.headers, response.content)
+
+    @asynccontextmanager
+    async def stream_raw(
+        self,
+        action: str,
+        /,
+        id: object = None,
+        *,
+        version: str | NotGiven = NOT_GIVEN,
+        format: str = "json",
+        timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+        query: Mapping[str, object] | None = None,
+        **params: object,
+    ) -> AsyncIterator[httpx.Response]:
+        """Call an action and yield the response with its body unread, for large answers.
+
+        Read it with ``async for chunk in response.aiter_bytes()``; it is closed when the
+        block exits. Streams are never retried (part of the body may have been consumed).
+
+        Raises:
+            DaktelaHTTPStatusError: A non-2xx answer (raised before yielding).
+        """
+        merged = {**params, **query} if query else params
+        prepared = self._prepare(
+            action, id, version=version, format=format, timeout=timeout, retries=0, params=merged
+        )
+        request = httpx.Request("GET", prepared.url, headers=prepared.headers)
+        async with self._pool.stream(
+            request, prepared.timeouts, action=action, url=prepared.shown_url
+        ) as response:
+            if not 200 <= response.status_code < 300:
+                raise DaktelaHTTPStatusError(
+                    f"{action}: HTTP {response.status_code} ({prepared.shown_url})",
+                    action=action,
+                    status_code=response.status_code,
+                    url=prepared.shown_url,
+                )
+            yield response

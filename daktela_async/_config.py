@@ -1,0 +1,224 @@
+"""Client settings and every default in one place, each with the reason for its value."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Literal
+
+import anyio
+import attrs
+
+__all__ = [
+    "API_VERSIONS",
+    "DEFAULT_API_VERSION",
+    "NOT_GIVEN",
+    "NotGiven",
+    "PoolLimits",
+    "RetryPolicy",
+    "Timeouts",
+    "TokenPlacement",
+]
+
+#: Every API version the document describes, oldest first.
+API_VERSIONS: Final = (
+    "3.0",
+    "3.1",
+    "3.2",
+    "3.3",
+    "3.4",
+    "3.5",
+    "3.6",
+    "3.7",
+    "3.8",
+    "3.9",
+    "4.0",
+    "4.1",
+)
+
+#: The newest documented version: every action is available at it.
+DEFAULT_API_VERSION: Final = "4.1"
+
+#: Where the access token travels: the ``access_token`` query parameter or a cookie.
+TokenPlacement = Literal["query", "cookie"]
+
+# --- timeouts ---------------------------------------------------------------------------------
+
+#: Connecting to a healthy PBX takes milliseconds; 5 s covers a slow TLS handshake.
+CONNECT_TIMEOUT: Final = 5.0
+#: Ordinary actions answer in well under a second; statistics over long ranges can take several.
+READ_TIMEOUT: Final = 30.0
+#: Requests are small query strings: a stalled write is a dead connection.
+WRITE_TIMEOUT: Final = 10.0
+#: Waiting for a free pooled connection longer than this means the pool is too small.
+POOL_TIMEOUT: Final = 30.0
+#: Overall cap on one attempt, so a trickling body cannot hold a call forever.
+DEADLINE: Final = 60.0
+
+#: The server holds RTUserState with ``hash`` for up to 60 s; the document asks clients for >= 70 s.
+LONG_POLL_HOLD: Final = 60.0
+#: Read timeout of a long poll: the hold plus slack (the document asks for at least 70 s).
+LONG_POLL_READ_TIMEOUT: Final = 75.0
+#: Overall deadline of a long poll: above the read timeout so the read timeout fires first.
+LONG_POLL_DEADLINE: Final = 90.0
+
+# --- retries ----------------------------------------------------------------------------------
+
+#: Attempts for a read in total (first try plus three retries): enough to ride out a restart.
+MAX_ATTEMPTS: Final = 4
+#: First backoff ceiling; full jitter picks a delay between zero and this.
+BACKOFF_INITIAL: Final = 0.5
+#: Backoff ceiling growth stops here so a retried read never stalls a caller for long.
+BACKOFF_MAX: Final = 8.0
+#: A ``Retry-After`` longer than this is not waited for: the error is raised instead.
+RETRY_AFTER_MAX: Final = 30.0
+
+# --- pool -------------------------------------------------------------------------------------
+
+#: Connections per shard: httpcore's pool assignment is O(connections x queued), so shards stay
+#: small (1000 long polls: one client 22.7 s CPU per cycle, 100 shards of 10: 0.90 s).
+SHARD_CONNECTIONS: Final = 10
+#: Shard ceiling: 100 x 10 connections carries 1000 concurrent long polls.
+MAX_SHARDS: Final = 100
+#: Idle keep-alive connections are closed after this, below common server keep-alive limits.
+KEEPALIVE_EXPIRY: Final = 30.0
+
+
+class NotGiven:
+    """Sentinel type: "use the client's default" for a per-call option.
+
+    ``None`` cannot play this role because ``timeout=None`` means "no timeout".
+    """
+
+    _instance: NotGiven | None = None
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: The one :class:`NotGiven` instance.
+NOT_GIVEN: Final = NotGiven()
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be a positive number of seconds or None")
+
+
+@attrs.frozen(slots=True)
+class Timeouts:
+    """Timeouts of one request, in seconds (``None`` disables that one).
+
+    Attributes:
+        connect: Establishing the TCP and TLS connection.
+        read: Waiting for the next bytes of the answer.
+        write: Sending the request.
+        pool: Waiting for a free connection in the shard.
+        deadline: The whole attempt, from sending to the last byte read.
+    """
+
+    connect: float | None = attrs.field(default=CONNECT_TIMEOUT, validator=_positive)
+    read: float | None = attrs.field(default=READ_TIMEOUT, validator=_positive)
+    write: float | None = attrs.field(default=WRITE_TIMEOUT, validator=_positive)
+    pool: float | None = attrs.field(default=POOL_TIMEOUT, validator=_positive)
+    deadline: float | None = attrs.field(default=DEADLINE, validator=_positive)
+
+    @classmethod
+    def long_poll(cls) -> Timeouts:
+        """Timeouts for a held ``RTUserState`` request: read 75 s, deadline 90 s."""
+        return cls(read=LONG_POLL_READ_TIMEOUT, deadline=LONG_POLL_DEADLINE)
+
+    @classmethod
+    def of(cls, value: float | Timeouts | None) -> Timeouts:
+        """Accept a single number (every timeout), ``None`` (none) or a :class:`Timeouts`."""
+        if isinstance(value, Timeouts):
+            return value
+        return cls(connect=value, read=value, write=value, pool=value, deadline=value)
+
+    def at_least_long_poll(self) -> Timeouts:
+        """Raise read and deadline to the long-poll minimum; a shorter one would cut the hold."""
+
+        def floor(current: float | None, minimum: float) -> float | None:
+            return None if current is None else max(current, minimum)
+
+        return attrs.evolve(
+            self,
+            read=floor(self.read, LONG_POLL_READ_TIMEOUT),
+            deadline=floor(self.deadline, LONG_POLL_DEADLINE),
+        )
+
+
+def _full_jitter(ceiling: float) -> float:
+    return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+@attrs.frozen(slots=True)
+class RetryPolicy:
+    """How failed reads are retried (writes only ever retry when nothing was sent).
+
+    The delay before retry ``n`` (1-based) is drawn uniformly from
+    ``[0, min(backoff_max, backoff_initial * 2 ** (n - 1))]`` ("full jitter"), or is
+    the server's ``Retry-After`` when it sent one no longer than ``retry_after_max``.
+
+    Attributes:
+        max_attempts: Attempts in total, the first included; ``1`` disables retries.
+        backoff_initial: Ceiling of the first delay, in seconds.
+        backoff_max: Largest ceiling, in seconds.
+        retry_after_max: Longest ``Retry-After`` that is honoured; a longer one ends the
+            retries and the error is raised.
+        sleep: The coroutine used to wait (tests make it instant or record delays).
+        jitter: Picks a delay in ``[0, ceiling]``.
+    """
+
+    max_attempts: int = attrs.field(default=MAX_ATTEMPTS, validator=attrs.validators.ge(1))
+    backoff_initial: float = attrs.field(default=BACKOFF_INITIAL, validator=attrs.validators.ge(0))
+    backoff_max: float = attrs.field(default=BACKOFF_MAX, validator=attrs.validators.ge(0))
+    retry_after_max: float = attrs.field(default=RETRY_AFTER_MAX, validator=attrs.validators.ge(0))
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(default=anyio.sleep, repr=False)
+    jitter: Callable[[float], float] = attrs.field(default=_full_jitter, repr=False)
+
+    @classmethod
+    def of(cls, value: int | RetryPolicy, base: RetryPolicy | None = None) -> RetryPolicy:
+        """Accept a policy, or an int meaning "this many retries" on top of *base*."""
+        if isinstance(value, RetryPolicy):
+            return value
+        if value < 0:
+            raise ValueError("retries must be >= 0")
+        return attrs.evolve(base or cls(), max_attempts=value + 1)
+
+    def delay(self, retry_number: int) -> float:
+        """The jittered delay before retry *retry_number* (1 for the first retry)."""
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (retry_number - 1))
+        return self.jitter(ceiling)
+
+
+@attrs.frozen(slots=True)
+class PoolLimits:
+    """Size of the transport pool.
+
+    Shards are opened only when the ones already open are full, so a client that makes
+    a few calls holds one small shard while a watcher of 1000 agents grows to 100.
+
+    Attributes:
+        shard_connections: Connections per shard (each an httpx transport).
+        max_shards: Most shards opened; requests beyond ``shard_connections *
+            max_shards`` wait for a free connection (``Timeouts.pool``).
+        keepalive_expiry: Seconds an idle connection is kept open.
+    """
+
+    shard_connections: int = attrs.field(
+        default=SHARD_CONNECTIONS, validator=attrs.validators.ge(1)
+    )
+    max_shards: int = attrs.field(default=MAX_SHARDS, validator=attrs.validators.ge(1))
+    keepalive_expiry: float = attrs.field(
+        default=KEEPALIVE_EXPIRY, validator=attrs.validators.ge(0)
+    )

@@ -1,0 +1,173 @@
+"""The error tree: every failure a caller can see is a :class:`DaktelaError`.
+
+```
+DaktelaError
+├── DaktelaTransportError        the request got no HTTP answer
+│   ├── DaktelaConnectError      could not connect (refused, DNS, TLS, reset before sending)
+│   └── DaktelaTimeoutError      connect, read, write, pool or overall deadline passed
+├── DaktelaHTTPStatusError       an HTTP answer with a non-2xx status (.status_code)
+├── DaktelaAPIError              the envelope said {"status": 0} (.message is the server's text)
+├── DaktelaDecodeError           the body is not the envelope: HTML, truncated JSON, wrong shape
+└── DaktelaUsageError            bad input, found before anything was sent (also a ValueError)
+    └── DaktelaVersionError      the action (or a parameter) is newer than the client's api_version
+```
+
+httpx exceptions become these at one boundary (:func:`daktela_async._transport._pool`),
+always chained with ``raise ... from exc`` so the cause stays in the traceback.
+Messages and attributes never contain the access token: URLs are kept only in their
+redacted form (``access_token=***``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DaktelaAPIError",
+    "DaktelaConnectError",
+    "DaktelaDecodeError",
+    "DaktelaError",
+    "DaktelaHTTPStatusError",
+    "DaktelaTimeoutError",
+    "DaktelaTransportError",
+    "DaktelaUsageError",
+    "DaktelaVersionError",
+]
+
+
+class DaktelaError(Exception):
+    """Base class of every error raised by daktela-async.
+
+    Attributes:
+        action: The API action the error belongs to (``"CreateCall"``), if any.
+    """
+
+    def __init__(self, message: str, *, action: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+
+    @property
+    def message(self) -> str:
+        """The error text (for :class:`DaktelaAPIError`, the server's exact words)."""
+        return str(self.args[0]) if self.args else ""
+
+
+class DaktelaTransportError(DaktelaError):
+    """The request did not get an HTTP answer.
+
+    Attributes:
+        url: The request URL with the token redacted.
+        sent: ``False`` when the request certainly never reached the server (the
+            connection was never made); ``True`` when it may have.
+    """
+
+    def __init__(
+        self, message: str, *, action: str | None = None, url: str = "", sent: bool = True
+    ) -> None:
+        super().__init__(message, action=action)
+        self.url = url
+        self.sent = sent
+
+
+class DaktelaConnectError(DaktelaTransportError):
+    """The connection could not be made, or broke before an answer came."""
+
+
+class DaktelaTimeoutError(DaktelaTransportError):
+    """A timeout passed: connect, pool, write, read, or the overall deadline."""
+
+
+class DaktelaHTTPStatusError(DaktelaError):
+    """The server answered with a non-2xx HTTP status.
+
+    Attributes:
+        status_code: The HTTP status (``503``).
+        url: The request URL with the token redacted.
+        retry_after: Seconds from a ``Retry-After`` header, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str | None = None,
+        status_code: int,
+        url: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, action=action)
+        self.status_code = status_code
+        self.url = url
+        self.retry_after = retry_after
+
+
+class DaktelaAPIError(DaktelaError):
+    """The server answered ``{"status": 0, "error": ...}``.
+
+    ``.message`` is the server's text exactly (often Czech, e.g.
+    ``"Tato pauza nebyla nalezena"``); ``.action`` is the action that failed.
+    """
+
+    def __init__(self, message: str, *, action: str | None = None) -> None:
+        super().__init__(message, action=action)
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.message}" if self.action else self.message
+
+
+class DaktelaDecodeError(DaktelaError):
+    """The answer is not a valid envelope (HTML error page, truncated JSON, wrong shape).
+
+    Attributes:
+        snippet: The first bytes of the body, decoded leniently, for diagnosis.
+        status_code: The HTTP status of the answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str | None = None,
+        snippet: str = "",
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, action=action)
+        self.snippet = snippet
+        self.status_code = status_code
+
+
+class DaktelaUsageError(DaktelaError, ValueError):
+    """Bad input, caught before any request was sent.
+
+    Raised for a missing mandatory parameter, two members of a one-of group, an
+    unknown parameter, a value outside a documented enumeration, or bad settings.
+
+    Attributes:
+        parameter: The parameter at fault, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, action: str | None = None, parameter: str | None = None
+    ) -> None:
+        super().__init__(message, action=action)
+        self.parameter = parameter
+
+
+class DaktelaVersionError(DaktelaUsageError):
+    """The action, or one of its parameters, needs a newer API than ``api_version``.
+
+    Attributes:
+        required: The version the action or parameter needs (``"4.1"``).
+        configured: The client's ``api_version``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str | None = None,
+        parameter: str | None = None,
+        required: str,
+        configured: str,
+    ) -> None:
+        super().__init__(message, action=action, parameter=parameter)
+        self.required = required
+        self.configured = configured

@@ -1,0 +1,1 @@
+"""The transport pool: URL building, PHP-style query encoding, auth, retries, shards."""

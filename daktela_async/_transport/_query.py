@@ -1,0 +1,185 @@
+"""PHP-style query strings: how the Daktela server (PHP) reads its parameters.
+
+Encoding rules (what :func:`encode_params` does, in order):
+
+- ``None`` is omitted, so optional keyword arguments can default to ``None``.
+- A ``str`` is sent exactly as given: values from forms and configuration pass
+  through untouched.
+- ``bool`` becomes ``"true"``/``"false"`` (callers that need ``yes``/``no`` convert
+  first, see :func:`format_bool`).
+- ``int`` and ``float`` become their decimal text; an :class:`enum.Enum` its value.
+- :class:`datetime.datetime` becomes ``YYYY-MM-DD HH:MM:SS`` (naive, or as given in
+  its own zone: the PBX has no time-zone parameter); :class:`datetime.date`
+  ``YYYY-MM-DD``.
+- A list or tuple of scalars becomes ``x[]=a&x[]=b``; a list that holds lists or
+  mappings is indexed (``x[0][k]=v``) because PHP's ``x[][k]`` would open a new
+  element for every key.
+- A mapping becomes ``x[k]=v``; nesting nests (``x[a][b]=v``).
+- Empty lists and mappings send nothing: PHP has no way to read an empty array
+  from a query string.
+
+:func:`parse_php_query` is the inverse, with PHP's ``parse_str`` semantics; the
+simulator and the tests read requests with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+__all__ = ["encode_params", "encode_query", "format_bool", "format_scalar", "parse_php_query"]
+
+_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_DATE_FORMAT = "%Y-%m-%d"
+
+
+def format_bool(value: bool, style: str = "truefalse") -> str:
+    """Write a boolean the way a parameter expects: ``true``, ``yes`` or ``1``."""
+    if style == "yesno":
+        return "yes" if value else "no"
+    if style == "10":
+        return "1" if value else "0"
+    return "true" if value else "false"
+
+
+def format_scalar(value: object) -> str:
+    """Return the text the server should receive for one scalar value.
+
+    Raises:
+        TypeError: *value* is not a scalar this API can carry.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return format_bool(value)
+    if isinstance(value, enum.Enum):
+        return format_scalar(value.value)
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, dt.datetime):
+        return value.strftime(_DATETIME_FORMAT)
+    if isinstance(value, dt.date):
+        return value.strftime(_DATE_FORMAT)
+    raise TypeError(f"cannot send a value of type {type(value).__name__} as a parameter")
+
+
+def _is_container(value: object) -> bool:
+    return isinstance(value, Mapping | list | tuple)
+
+
+def _flatten(key: str, value: object) -> Iterator[tuple[str, str]]:
+    if value is None:
+        return
+    if isinstance(value, Mapping):
+        for sub_key, sub_value in value.items():
+            yield from _flatten(f"{key}[{format_scalar(sub_key)}]", sub_value)
+    elif isinstance(value, list | tuple):
+        if any(_is_container(item) for item in value):
+            for index, item in enumerate(value):
+                yield from _flatten(f"{key}[{index}]", item)
+        else:
+            for item in value:
+                if item is not None:
+                    yield f"{key}[]", format_scalar(item)
+    else:
+        yield key, format_scalar(value)
+
+
+def encode_params(params: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Flatten *params* into ``(key, value)`` pairs the way PHP reads them back.
+
+    >>> encode_params({"users": ["3", 1], "variables": {"myid": 7}, "x": None})
+    [('users[]', '3'), ('users[]', '1'), ('variables[myid]', '7')]
+    """
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        pairs.extend(_flatten(key, value))
+    return pairs
+
+
+def encode_query(pairs: Iterable[tuple[str, str]]) -> str:
+    """Percent-encode pairs into a query string (brackets kept readable, spaces as %20)."""
+    return "&".join(f"{quote(k, safe='[]')}={quote(v, safe=':/')}" for k, v in pairs)
+
+
+# --- parsing, with PHP's parse_str semantics -------------------------------------------------
+
+
+def _split_key(raw: str) -> tuple[str, list[str]] | None:
+    """Split ``a[b][]`` into ``("a", ["b", ""])``; PHP's rules for odd brackets."""
+    bracket = raw.find("[")
+    if bracket <= 0:
+        base = raw if bracket < 0 else ""
+        if not base:
+            return None
+        return _php_name(base), []
+    base = _php_name(raw[:bracket])
+    parts: list[str] = []
+    rest = raw[bracket:]
+    while rest.startswith("["):
+        close = rest.find("]")
+        if close < 0:
+            # PHP turns an unclosed "[" into "_" and keeps the rest as the name.
+            return _php_name(raw.replace("[", "_", 1)), []
+        parts.append(rest[1:close])
+        rest = rest[close + 1 :]
+    return base, parts
+
+
+def _php_name(name: str) -> str:
+    # PHP replaces these in top-level variable names (a legacy of register_globals).
+    return name.replace(".", "_").replace(" ", "_")
+
+
+def _next_index(container: dict[str, Any]) -> str:
+    ints = [int(k) for k in container if k.lstrip("-").isdigit()]
+    return str(max(ints) + 1 if ints else 0)
+
+
+def _assign(container: dict[str, Any], path: list[str], value: str) -> None:
+    key = path[0]
+    if key == "":
+        key = _next_index(container)
+    if len(path) == 1:
+        container[key] = value
+        return
+    child = container.get(key)
+    if not isinstance(child, dict):
+        child = {}
+        container[key] = child
+    _assign(child, path[1:], value)
+
+
+def _listify(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    converted = {k: _listify(v) for k, v in value.items()}
+    if list(converted) == [str(i) for i in range(len(converted))]:
+        return list(converted.values())
+    return converted
+
+
+def parse_php_query(query: str) -> dict[str, Any]:
+    """Read a query string as PHP's ``parse_str`` does.
+
+    Arrays whose keys are ``0..n-1`` in order (``x[]=a&x[]=b``, ``x[0]=a``) come back
+    as lists; other keyed arrays as dicts with string keys; scalars as strings. A
+    plain key given twice keeps the last value, as PHP does.
+
+    >>> parse_php_query("a[]=1&a[]=2&v[k]=x&s=%C5%A1")
+    {'a': ['1', '2'], 'v': {'k': 'x'}, 's': 'š'}
+    """
+    root: dict[str, Any] = {}
+    for chunk in query.split("&"):
+        if not chunk:
+            continue
+        raw_key, _, raw_value = chunk.partition("=")
+        split = _split_key(unquote_plus(raw_key))
+        if split is None:
+            continue
+        base, path = split
+        _assign(root, [base, *path], unquote_plus(raw_value))
+    return {k: _listify(v) for k, v in root.items()}

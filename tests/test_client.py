@@ -1,0 +1,330 @@
+"""The client: URLs, tokens (query, cookie, redaction), versions, raw answers, settings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+
+import httpx
+import pytest
+
+from daktela_async import (
+    DaktelaAPIError,
+    DaktelaClient,
+    DaktelaError,
+    DaktelaHTTPStatusError,
+    DaktelaTimeoutError,
+    DaktelaUsageError,
+    DaktelaVersionError,
+    Timeouts,
+)
+from tests.conftest import MakeClient
+from tests.support import TOKEN, FakePBX
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_call_builds_the_documented_url(pbx: FakePBX, make_client: MakeClient) -> None:
+    pbx.ok({"queue": "3"})
+    async with make_client() as client:
+        assert await client.call("GetQueues", 3) == {"queue": "3"}
+    assert pbx.last.url.path == "/api/3.0/GetQueues/3/json"
+    assert pbx.last.method == "GET"
+    assert pbx.last_query() == {"access_token": TOKEN}
+
+
+async def test_params_are_encoded_php_style(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        await client.call(
+            "CDR",
+            datetime_from="2012-03-01 00:00:00",
+            datetime_to="2012-03-31 23:59:59",
+            real_extens=["300", "500"],
+            direction="out",
+            min_price_call=None,
+        )
+    assert pbx.last.url.path == "/api/3.5/CDR/json"
+    assert pbx.last_query() == {
+        "datetime_from": "2012-03-01 00:00:00",
+        "datetime_to": "2012-03-31 23:59:59",
+        "real_extens": ["300", "500"],
+        "direction": "out",
+        "access_token": TOKEN,
+    }
+
+
+async def test_query_carries_names_that_clash_with_call_arguments(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        await client.call("MoveRecords", query={"id": "5"}, queue="7", action="x")
+    assert pbx.last_query() == {"id": "5", "queue": "7", "action": "x", "access_token": TOKEN}
+    assert pbx.last.url.path.endswith("/MoveRecords/json")
+
+
+@pytest.mark.parametrize(
+    ("params", "version"),
+    [
+        ({"extension": "300", "number": "800123456"}, "3.0"),  # non call-centre form
+        ({"user": "michalhajek", "number": "800123456"}, "3.1"),  # call-centre form
+    ],
+)
+async def test_overloads_pick_their_form_version(
+    pbx: FakePBX, make_client: MakeClient, params: dict[str, str], version: str
+) -> None:
+    async with make_client() as client:
+        await client.call("CreateCall", query=params)
+    assert pbx.last.url.path == f"/api/{version}/CreateCall/json"
+
+
+async def test_long_poll_form_is_used_when_the_client_allows_it(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        await client.call("RTUserState", user="demouser")
+    assert pbx.last.url.path == "/api/4.0/RTUserState/json"
+    async with make_client(api_version="3.9") as client:
+        await client.call("RTUserState", user="demouser")
+    assert pbx.last.url.path == "/api/3.9/RTUserState/json"
+
+
+async def test_explicit_version_overrides(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        await client.call("GetQueues", version="4.1")
+    assert pbx.last.url.path == "/api/4.1/GetQueues/json"
+
+
+async def test_action_newer_than_api_version_is_refused_before_sending(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client(api_version="4.0") as client:
+        with pytest.raises(DaktelaVersionError) as info:
+            await client.call("RTUsersState")
+    assert info.value.required == "4.1"
+    assert info.value.configured == "4.0"
+    assert info.value.action == "RTUsersState"
+    assert "4.1" in str(info.value)
+    assert pbx.requests == []
+
+
+async def test_parameter_newer_than_api_version_is_refused(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client(api_version="3.9") as client:
+        with pytest.raises(DaktelaVersionError) as info:
+            await client.call("RTUserState", user="demouser", hash="abc")
+    assert info.value.parameter == "hash"
+    assert pbx.requests == []
+
+
+async def test_parameters_of_different_forms_cannot_be_mixed(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError, match="different forms"):
+            await client.call("CreateCall", extension="300", queue="5001", number="1")
+    assert pbx.requests == []
+
+
+async def test_unsendable_value_is_a_usage_error(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError, match="cannot send"):
+            await client.call("GetQueues", weird=object())
+    assert pbx.requests == []
+
+
+async def test_bad_action_names_and_formats_are_refused(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError):
+            await client.call("../GetQueues")
+        with pytest.raises(DaktelaUsageError, match="call_raw"):
+            await client.call("GetQueues", format="xml")
+        with pytest.raises(DaktelaUsageError):
+            await client.call_raw("GetQueues", format="yaml")
+    assert pbx.requests == []
+
+
+async def test_api_error_reaches_the_caller(pbx: FakePBX, make_client: MakeClient) -> None:
+    pbx.answer(httpx.Response(200, json={"error": "Tato pauza nebyla nalezena", "status": 0}))
+    async with make_client() as client:
+        with pytest.raises(DaktelaAPIError) as info:
+            await client.call("PauseOn", user="michalhajek", pause="100")
+    assert info.value.message == "Tato pauza nebyla nalezena"
+    assert info.value.action == "PauseOn"
+
+
+async def test_call_raw_returns_status_headers_and_bytes(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    pbx.answer(
+        httpx.Response(
+            200, content=b"<?xml version='1.0'?><result/>", headers={"content-type": "text/xml"}
+        )
+    )
+    async with make_client() as client:
+        raw = await client.call_raw("GetQueues", format="xml")
+    assert pbx.last.url.path == "/api/3.0/GetQueues/xml"
+    assert raw.status_code == 200
+    assert raw.content.startswith(b"<?xml")
+    assert raw.content_type == "text/xml"
+    assert "<result/>" in raw.text
+
+
+async def test_non_2xx_raises_http_status_error(pbx: FakePBX, make_client: MakeClient) -> None:
+    pbx.answer(httpx.Response(404, text="<html>not found</html>"))
+    async with make_client() as client:
+        with pytest.raises(DaktelaHTTPStatusError) as info:
+            await client.call("GetQueues")
+    assert info.value.status_code == 404
+
+
+async def test_stream_raw_yields_chunks(pbx: FakePBX, make_client: MakeClient) -> None:
+    audio = bytes(range(256)) * 400
+    pbx.answer(httpx.Response(200, content=audio, headers={"content-type": "audio/x-wav"}))
+    async with (
+        make_client() as client,
+        client.stream_raw("GetRecording", recording_hash="abc") as response,
+    ):
+        received = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert received == audio
+
+
+# --- the token ------------------------------------------------------------------------------
+
+
+async def test_cookie_mode_keeps_the_token_out_of_the_url(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client(token_in="cookie") as client:
+        await client.call("GetQueues")
+    assert "access_token" not in str(pbx.last.url)
+    assert pbx.last.headers["cookie"] == f"access_token={TOKEN}"
+
+
+def test_from_credentials_hashes_login_and_password() -> None:
+    client = DaktelaClient.from_credentials("https://pbx.example.com", "login", "password")
+    expected = hashlib.sha1(b"loginpassword").hexdigest()  # noqa: S324 - the API's own scheme
+    assert client._token.value == expected
+    assert expected not in repr(client)
+
+
+async def test_token_never_shows_in_logs_errors_or_reprs(
+    pbx: FakePBX, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot reach {request.url.host}", request=request)
+
+    pbx.answer(httpx.Response(503), fail, httpx.Response(200, text=f"<html>{TOKEN}</html>"))
+    caplog.set_level(logging.DEBUG, logger="daktela_async")
+    client = make_client()
+    seen: list[str] = [repr(client), str(client)]
+    async with client:
+        for _ in range(2):
+            with pytest.raises(DaktelaError) as info:
+                await client.call("GetQueues", retries=0)
+            seen += [str(info.value), repr(info.value), *traceback.format_exception(info.value)]
+            seen += [repr(getattr(info.value, "url", "")), repr(vars(info.value))]
+        with pytest.raises(DaktelaError) as info:
+            await client.call("GetQueues", retries=0)
+        seen += [str(info.value), *traceback.format_exception(info.value), repr(vars(info.value))]
+    seen.append(caplog.text)
+    assert len(caplog.records) >= 3
+    assert "access_token=***" in "".join(seen)
+    for text in seen:
+        assert TOKEN not in text
+
+
+async def test_each_request_logs_one_debug_line(
+    pbx: FakePBX, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="daktela_async")
+    async with make_client() as client:
+        await client.call("GetQueues")
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
+    message = record.getMessage()
+    assert message.startswith("GetQueues -> 200 in ")
+    assert message.endswith("ms (attempt 1)")
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://pbx.example.com", "http://10.0.0.5", "http://192.168.1.1:8080/"]
+)
+def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
+    with pytest.raises(DaktelaUsageError, match="allow_insecure_http"):
+        DaktelaClient(url, TOKEN)
+    client = DaktelaClient(url, TOKEN, allow_insecure_http=True)
+    assert client.base_url.startswith("http://")
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised"),
+    [
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+        ("http://localhost:8765/", "http://localhost:8765"),
+        ("http://[::1]:8765/api", "http://[::1]:8765"),
+        ("https://pbx.example.com/prefix/api/", "https://pbx.example.com/prefix"),
+    ],
+)
+def test_loopback_http_and_normalisation(url: str, normalised: str) -> None:
+    assert DaktelaClient(url, TOKEN).base_url == normalised
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"base_url": "ftp://x"}, "base_url"),
+        ({"base_url": "https://x?access_token=1"}, "base_url"),
+        ({"base_url": "pbx.example.com"}, "base_url"),
+        ({"token": ""}, "token"),
+        ({"api_version": "5.0"}, "api_version"),
+        ({"token_in": "header"}, "token_in"),
+    ],
+)
+def test_bad_settings_are_usage_errors(kwargs: dict[str, str], parameter: str) -> None:
+    args = {"base_url": "https://pbx.example.com", "token": TOKEN, **kwargs}
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient(args.pop("base_url"), args.pop("token"), **args)  # type: ignore[arg-type]
+    assert info.value.parameter == parameter
+
+
+# --- timeouts -------------------------------------------------------------------------------
+
+
+async def test_long_polls_get_long_poll_timeouts(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client(timeout=Timeouts(read=10.0)) as client:
+        await client.call("RTUserState", user="demouser", hash="abc")
+        long_poll = pbx.last.extensions["timeout"]
+        await client.call("RTUserState", user="demouser")
+        first = pbx.last.extensions["timeout"]
+        await client.call("GetQueues", timeout=2.5)
+        override = pbx.last.extensions["timeout"]
+    assert long_poll["read"] >= 70
+    assert first["read"] == 10.0
+    assert override == {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}
+
+
+async def test_read_timeout_becomes_a_typed_timeout(pbx: FakePBX, make_client: MakeClient) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    pbx.answer(slow)
+    async with make_client(retries=0) as client:
+        with pytest.raises(DaktelaTimeoutError) as info:
+            await client.call("GetQueues")
+    assert info.value.sent is True
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+
+
+async def test_closed_client_refuses_calls(pbx: FakePBX, make_client: MakeClient) -> None:
+    client = make_client()
+    await client.aclose()
+    with pytest.raises(DaktelaUsageError, match="closed"):
+        await client.call("GetQueues")
+    assert pbx.requests == []
