@@ -35,6 +35,21 @@ from ._transport._request import (
     check_version,
     pick_version,
 )
+from .endpoints import (
+    SMS,
+    Activities,
+    Autodialer,
+    Calls,
+    Emails,
+    Events,
+    Extensions,
+    Forms,
+    Operators,
+    Pauses,
+    Queues,
+    SMSConnect,
+    Statistics,
+)
 
 __all__ = ["DaktelaClient", "RawResponse"]
 
@@ -105,7 +120,14 @@ class DaktelaClient:
     Use it as an async context manager so its connections are closed::
 
         async with DaktelaClient("https://pbx.example.com", token=token) as client:
-            queues = await client.call("GetQueues")
+            queues = await client.queues.get_queues()
+            call = await client.calls.create_call(user="hajek", number="800123456")
+
+    Every action of the document is a typed method of the namespace named after its
+    section (``client.queues``, ``client.operators``, ``client.calls``,
+    ``client.extensions``, ``client.pauses``, ``client.statistics``, ``client.sms``,
+    ``client.sms_connect``, ``client.forms``, ``client.events``, ``client.activities``,
+    ``client.autodialer``, ``client.emails``); :meth:`call` reaches any action by name.
 
     Args:
         base_url: The PBX address, ``https://pbx.example.com`` (a trailing ``/api`` is
@@ -157,6 +179,19 @@ class DaktelaClient:
         self._headers = {"User-Agent": "daktela-async", **(headers or {})}
         if token_in == "cookie":  # noqa: S105 - a placement, not a password
             self._headers["Cookie"] = f"access_token={token}"
+        self.queues = Queues(self)
+        self.operators = Operators(self)
+        self.calls = Calls(self)
+        self.extensions = Extensions(self)
+        self.pauses = Pauses(self)
+        self.statistics = Statistics(self)
+        self.sms = SMS(self)
+        self.sms_connect = SMSConnect(self)
+        self.forms = Forms(self)
+        self.events = Events(self)
+        self.activities = Activities(self)
+        self.autodialer = Autodialer(self)
+        self.emails = Emails(self)
         self._pool = TransportPool(
             limits or PoolLimits(), transport_factory or default_transport_factory
         )

@@ -1,0 +1,653 @@
+"""The one cattrs converter that turns the server's JSON into result models and back.
+
+The legacy API is written in PHP and types almost nothing: numbers arrive as strings,
+flags as ``"0"``/``"1"``, empty lists as ``{}`` and empty objects as ``[]``. Every
+conversion the converter makes is listed here; nothing else is converted.
+
+Structuring (decoded JSON to models), by the annotated type of the target:
+
+- ``int``: an ``int`` is kept; a numeric string (``"42"``, ``"-6"``) is parsed.
+  ``bool``, floats and other strings are errors.
+- ``float`` (prices such as ``"4.94999987"``, ``"0.000"``): an ``int`` or ``float``
+  is kept as ``float``; a numeric string is parsed. ``bool`` is an error.
+- ``bool`` (flags): ``true``/``false``, ``1``/``0``, ``"1"``/``"0"`` and
+  ``"true"``/``"false"``. Anything else is an error.
+- ``str``: a string is kept; an ``int`` or ``float`` becomes its decimal text (the
+  server sends the same key as ``"62"`` in one answer and ``62`` in another).
+- :class:`datetime.datetime`: ``"YYYY-MM-DD HH:MM:SS"`` becomes a naive datetime;
+  other lengths and zoned times are errors.
+- ``X | None`` (fields the server may leave empty): ``null`` is ``None``; so is
+  ``""`` unless ``X`` is ``str`` (an empty text stays ``""``); for datetimes also
+  ``"0000-00-00 00:00:00"``; for models also ``[]`` (PHP's empty array).
+- String enumerations (``AgentStateName | str`` and the like): a documented value
+  becomes the enum member; any other string is kept as a plain ``str``.
+- :data:`QueueOptions`: a JSON object is kept as decoded (a ``dict``, not copied);
+  a string (``GetQueues`` sends the options JSON-encoded) is parsed and must hold an
+  object; ``null``, ``""`` and ``[]`` become ``{}``.
+- ``Mapping[str, X]`` (dicts keyed by id): an object becomes a ``dict`` with every
+  value structured as ``X``; ``[]`` (PHP's empty array) and ``null`` become ``{}``.
+- ``tuple[X, ...]``: a list becomes a tuple; an object (PHP's array with holes, or
+  ``{}`` when empty) becomes the tuple of its values in order; ``null`` becomes ``()``.
+- ``Any``: kept exactly as decoded.
+- Models (the frozen attrs classes of :mod:`daktela_async._models`): every key that
+  names a field is structured into it (a field may name its key in
+  ``metadata={"key": ...}`` when the key is not a usable identifier); keys the
+  server omits take the field's default; every other key is kept, unconverted, in
+  the model's ``extra`` mapping. Unknown keys are never an error.
+- Unions of shapes (``Queue | Mapping[str, Queue]`` for ``GetQueues`` with or
+  without an id; ``Pause | LegacyPause``; a mapping or a list of statuses): the
+  member is chosen by the JSON shape. For an object: a ``Mapping`` of models when
+  every value is an object, else the model; between two models, the one whose
+  fields match the most keys. For a list: the ``tuple`` member. For a scalar: the
+  first member, in declared order, that accepts it.
+
+Unstructuring (models to plain JSON-ready values, in the server's shape): fields
+become keys under their server names, followed by every ``extra`` key; datetimes
+become ``"YYYY-MM-DD HH:MM:SS"``; enum members become their value; tuples become
+lists; ``int``, ``float``, ``bool`` and ``None`` stay typed.
+
+Any failure while structuring becomes :class:`~daktela_async._errors.DaktelaDecodeError`
+whose message names each failing path (``$.calls[0].id_queue``) and what was found
+there, rendered with :func:`cattrs.transform_error`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, NewType, TypeVar, Union, get_args, get_origin, overload
+
+import attrs
+import cattrs
+import orjson
+from cattrs.cols import mapping_structure_factory
+from cattrs.errors import BaseValidationError, IterableValidationError, IterableValidationNote
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.orjson import make_converter
+from cattrs.v import format_exception
+
+from daktela_async._errors import DaktelaDecodeError
+
+__all__ = [
+    "EMPTY",
+    "ConversionError",
+    "QueueOptions",
+    "converter",
+    "decode_error",
+    "describe_error",
+    "json_type",
+    "make_model_structure_hook",
+    "model_keys",
+    "structure",
+    "to_bool",
+    "to_datetime",
+    "to_float",
+    "to_int",
+    "to_opt_bool",
+    "to_opt_datetime",
+    "to_opt_int",
+    "to_opt_str",
+    "to_options",
+    "to_str",
+    "type_name",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+#: The decoded options object of a queue (``{"ringtime": "20", ...}``). The keys
+#: depend on the queue type and PBX version, so the values are left as sent.
+QueueOptions = NewType("QueueOptions", Mapping[str, Any])
+
+#: The shared, read-only empty mapping: the default of every ``extra``.
+EMPTY: Mapping[str, Any] = types.MappingProxyType({})
+
+_NO_OPTIONS = QueueOptions(EMPTY)
+_ZERO_DATETIME = "0000-00-00 00:00:00"
+_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_MODELS_PACKAGE = "daktela_async._models"
+_NONE_TYPE = type(None)
+
+_JSON_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+    _NONE_TYPE: "null",
+}
+
+
+class ConversionError(ValueError):
+    """A value did not fit its field; the message says what was expected and found."""
+
+
+def json_type(value: object) -> str:
+    """Name the JSON type of a decoded *value* (``"string"``, ``"object"``...)."""
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{json_type(value)} {text}"
+
+
+def _fail(expected: str, value: object) -> ConversionError:
+    return ConversionError(f"expected {expected}, got {_describe(value)}")
+
+
+# --- scalars -----------------------------------------------------------------------
+# These functions are the conversions themselves; the converter's hooks and the
+# hand-written fast path for AgentState both call them, so both agree by construction.
+
+
+def to_int(value: Any) -> int:
+    """Return an ``int`` from an ``int`` or a numeric string.
+
+    Raises:
+        ConversionError: *value* is anything else (``bool`` included).
+    """
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise _fail("an integer or a numeric string", value)
+
+
+def to_opt_int(value: Any) -> int | None:
+    """Like :func:`to_int`, with ``null`` and ``""`` as ``None``."""
+    if value is None or value == "":
+        return None
+    return to_int(value)
+
+
+def to_float(value: Any) -> float:
+    """Return a ``float`` from a number or a numeric string (``"4.94999987"``).
+
+    Raises:
+        ConversionError: *value* is anything else (``bool`` included).
+    """
+    tp = type(value)
+    if tp is float or tp is int:
+        return float(value)
+    if tp is str:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _fail("a number or a numeric string", value)
+
+
+_FLAGS: dict[object, bool] = {
+    "1": True,
+    "0": False,
+    "true": True,
+    "false": False,
+}
+
+
+def to_bool(value: Any) -> bool:
+    """Return a ``bool`` from a flag: ``true``/``false``, ``1``/``0``, ``"1"``/``"0"``.
+
+    Raises:
+        ConversionError: *value* is not one of the accepted flags.
+    """
+    tp = type(value)
+    if tp is bool:
+        return value is True
+    if tp is int and (value == 0 or value == 1):
+        return bool(value == 1)
+    if tp is str:
+        flag = _FLAGS.get(value)
+        if flag is not None:
+            return flag
+    raise _fail('a flag ("0", "1", 0, 1, true or false)', value)
+
+
+def to_opt_bool(value: Any) -> bool | None:
+    """Like :func:`to_bool`, with ``null`` and ``""`` as ``None``."""
+    if value is None or value == "":
+        return None
+    return to_bool(value)
+
+
+def to_str(value: Any) -> str:
+    """Return a ``str``; an ``int`` or ``float`` becomes its decimal text.
+
+    Raises:
+        ConversionError: *value* is not a string or a number.
+    """
+    tp = type(value)
+    if tp is str:
+        return str(value)
+    if tp is int or tp is float:
+        return str(value)
+    raise _fail("a string", value)
+
+
+def to_opt_str(value: Any) -> str | None:
+    """Like :func:`to_str`, with ``null`` as ``None`` (``""`` stays ``""``)."""
+    if value is None:
+        return None
+    return to_str(value)
+
+
+def to_datetime(value: Any) -> dt.datetime:
+    """Return a naive datetime from ``"YYYY-MM-DD HH:MM:SS"``.
+
+    Raises:
+        ConversionError: *value* is not a datetime in that form.
+    """
+    if type(value) is str and len(value) == 19:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                return parsed
+    raise _fail('a datetime "YYYY-MM-DD HH:MM:SS"', value)
+
+
+def to_opt_datetime(value: Any) -> dt.datetime | None:
+    """Like :func:`to_datetime`; ``null``, ``""`` and ``"0000-00-00 00:00:00"`` are ``None``."""
+    if value is None or value == "" or value == _ZERO_DATETIME:
+        return None
+    return to_datetime(value)
+
+
+def to_options(value: Any) -> QueueOptions:
+    """Return a queue's options as a mapping, decoding them when sent JSON-encoded.
+
+    Raises:
+        ConversionError: *value* is neither an object nor a string holding one.
+    """
+    if type(value) is dict:
+        return QueueOptions(value)
+    if value is None or value == "" or value == []:
+        return _NO_OPTIONS
+    if type(value) is str:
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise _fail("an object or a JSON-encoded object", value) from None
+        if type(decoded) is dict:
+            return QueueOptions(decoded)
+        if decoded == []:
+            return _NO_OPTIONS
+    raise _fail("an object or a JSON-encoded object", value)
+
+
+def _to_enum_or_str(enum_cls: type[enum.Enum], value: Any) -> Any:
+    if type(value) is not str:
+        raise _fail("a string", value)
+    try:
+        return enum_cls(value)
+    except ValueError:
+        return value
+
+
+# --- the converter -----------------------------------------------------------------
+
+#: The converter. Built on cattrs' orjson preset; detailed validation is on so that
+#: errors carry their paths (it costs nothing until something fails: measured within
+#: noise of the plain mode on these models). The realtime hot path (``AgentState``)
+#: has a hand-written hook registered by :mod:`daktela_async._models._agent_states`.
+converter: cattrs.Converter = make_converter(detailed_validation=True)
+
+
+def _is_model(tp: Any) -> bool:
+    origin = get_origin(tp) or tp
+    return (
+        isinstance(origin, type)
+        and attrs.has(origin)
+        and origin.__module__.startswith(_MODELS_PACKAGE)
+    )
+
+
+def _model_class(tp: Any) -> type:
+    origin = get_origin(tp) or tp
+    if not isinstance(origin, type):
+        raise TypeError(f"{tp!r} is not a model")
+    return origin
+
+
+def model_keys(tp: Any) -> dict[str, str]:
+    """Map each field of the model *tp* (but ``extra``) to the server's key for it."""
+    return {
+        f.name: f.metadata.get("key", f.name)
+        for f in attrs.fields(_model_class(tp))
+        if f.name != "extra"
+    }
+
+
+def _overrides(tp: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {"extra": override(omit=True)}
+    for name, key in model_keys(tp).items():
+        if key != name:
+            result[name] = override(rename=key)
+    return result
+
+
+def make_model_structure_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    """Build the generic structure hook of the model *tp*: fields, defaults, ``extra``.
+
+    The converter uses it for every model; the fast ``AgentState`` path is checked
+    against it.
+    """
+    base = make_dict_structure_fn(tp, converter, **_overrides(tp))
+    known = frozenset(model_keys(tp).values())
+
+    def structure_model(value: Any, _: Any = None) -> Any:
+        if type(value) is not dict:
+            raise _fail("an object", value)
+        obj = base(value, tp)
+        if value.keys() <= known:
+            return obj
+        extra = {k: v for k, v in value.items() if k not in known}
+        # The instance is new and not shared yet: setting the field here is the cheap
+        # way to fill it (attrs.evolve would run __init__ again).
+        object.__setattr__(obj, "extra", extra)
+        return obj
+
+    return structure_model
+
+
+def _make_model_unstructure_hook(tp: Any) -> Callable[[Any], dict[str, Any]]:
+    base = make_dict_unstructure_fn(tp, converter, **_overrides(tp))
+
+    def unstructure_model(obj: Any) -> dict[str, Any]:
+        result = base(obj)
+        if obj.extra:
+            for key, value in obj.extra.items():
+                result.setdefault(key, converter.unstructure(value))
+        return result
+
+    return unstructure_model
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _is_mapping(tp: Any) -> bool:
+    return get_origin(tp) in (Mapping, dict)
+
+
+def _is_tuple(tp: Any) -> bool:
+    return get_origin(tp) is tuple
+
+
+def _is_str_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum) and issubclass(tp, str)
+
+
+def _accepts_object(tp: Any) -> bool:
+    return _is_model(tp) or _is_mapping(tp) or tp is QueueOptions or tp is Any
+
+
+def _values_are_objects(value: dict[Any, Any]) -> bool:
+    return all(type(v) is dict for v in value.values())
+
+
+def _pick_for_object(members: list[Any], value: dict[str, Any]) -> Any:
+    candidates = [m for m in members if _accepts_object(m)]
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    mappings = [m for m in candidates if _is_mapping(m)]
+    models = [m for m in candidates if _is_model(m)]
+    if mappings and models:
+        return mappings[0] if _values_are_objects(value) else _best_model(models, value)
+    if models:
+        return _best_model(models, value)
+    return candidates[0]
+
+
+def _best_model(models: list[Any], value: dict[str, Any]) -> Any:
+    keys = value.keys()
+    return max(models, key=lambda m: len(keys & set(model_keys(m).values())))
+
+
+def _make_union_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    members = list(get_args(tp))
+    nullable = _NONE_TYPE in members
+    rest = [m for m in members if m is not _NONE_TYPE]
+    if len(rest) == 1:
+        return _make_optional_hook(rest[0])
+    enum_members = [m for m in rest if _is_str_enum(m)]
+    if enum_members and all(m is str or _is_str_enum(m) for m in rest):
+        enum_cls = enum_members[0]
+
+        def structure_enum_or_str(value: Any, _: Any) -> Any:
+            if value is None and nullable:
+                return None
+            return _to_enum_or_str(enum_cls, value)
+
+        return structure_enum_or_str
+    names = " or ".join(type_name(m) for m in members)
+
+    def structure_union(value: Any, _: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if type(value) is dict:
+            member = _pick_for_object(rest, value)
+            if member is not None:
+                return converter.structure(value, member)
+        elif type(value) is list:
+            for member in rest:
+                if _is_tuple(member) or (value == [] and _is_mapping(member)):
+                    return converter.structure(value, member)
+        else:
+            if value == "" and nullable:
+                return None
+            for member in rest:
+                if _is_model(member) or _is_mapping(member) or _is_tuple(member):
+                    continue
+                try:
+                    return converter.structure(value, member)
+                except (ValueError, TypeError):
+                    continue
+        raise _fail(names, value)
+
+    return structure_union
+
+
+def _make_optional_hook(inner: Any) -> Callable[[Any, Any], Any]:
+    if inner is str:
+        return lambda value, _: to_opt_str(value)
+    if inner is int:
+        return lambda value, _: to_opt_int(value)
+    if inner is bool:
+        return lambda value, _: to_opt_bool(value)
+    if inner is dt.datetime:
+        return lambda value, _: to_opt_datetime(value)
+    if _is_str_enum(inner):
+        return lambda value, _: None if value is None else _to_enum_or_str(inner, value)
+    inner_hook = converter.get_structure_hook(inner)
+    is_model = _is_model(inner)
+
+    def structure_optional(value: Any, _: Any) -> Any:
+        if value is None or value == "" or (is_model and value == []):
+            return None
+        return inner_hook(value, inner)
+
+    return structure_optional
+
+
+def _make_mapping_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    # Not `converter.gen_structure_mapping`: it registers its hook for *tp* directly, which
+    # would replace this wrapper (and its `[]`-as-empty rule) at the next cache reset.
+    base = mapping_structure_factory(
+        tp, converter, dict, detailed_validation=converter.detailed_validation
+    )
+
+    def structure_mapping(value: Any, _: Any) -> Any:
+        if type(value) is dict:
+            return base(value, tp)
+        if value is None or value == []:
+            return {}
+        raise _fail("an object", value)
+
+    return structure_mapping
+
+
+def _make_tuple_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    args = get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        item_type = args[0]
+        item_hook = converter.get_structure_hook(item_type)
+    else:
+        base = converter.gen_structure_hetero_tuple(tp)
+        return lambda value, _: base(value, tp)
+
+    def structure_tuple(value: Any, _: Any) -> Any:
+        if type(value) is dict:
+            value = list(value.values())
+        elif value is None:
+            return ()
+        elif type(value) is not list:
+            raise _fail("an array", value)
+        errors: list[Exception] = []
+        result = []
+        for index, item in enumerate(value):
+            try:
+                result.append(item_hook(item, item_type))
+            except Exception as exc:
+                exc.__notes__ = [
+                    *getattr(exc, "__notes__", []),
+                    IterableValidationNote(f"Structuring {tp} @ index {index}", index, item_type),
+                ]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
+        return tuple(result)
+
+    return structure_tuple
+
+
+def _structure_any(value: Any, _: Any) -> Any:
+    return value
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    return value.strftime(_DATETIME_FORMAT)
+
+
+def _unstructure_enum(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _configure(conv: cattrs.Converter) -> None:
+    conv.register_structure_hook(int, lambda value, _: to_int(value))
+    conv.register_structure_hook(float, lambda value, _: to_float(value))
+    conv.register_structure_hook(bool, lambda value, _: to_bool(value))
+    conv.register_structure_hook(str, lambda value, _: to_str(value))
+    conv.register_structure_hook(dt.datetime, lambda value, _: to_datetime(value))
+    conv.register_structure_hook(QueueOptions, lambda value, _: to_options(value))
+    conv.register_structure_hook_func(lambda tp: tp is Any, _structure_any)
+    conv.register_structure_hook_factory(_is_mapping, _make_mapping_hook)
+    conv.register_structure_hook_factory(_is_tuple, _make_tuple_hook)
+    conv.register_structure_hook_factory(_is_union, _make_union_hook)
+    conv.register_structure_hook_factory(_is_model, make_model_structure_hook)
+
+    conv.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    conv.register_unstructure_hook(QueueOptions, lambda value: dict(value))
+    # StrEnum first: its members are also ``str``, which cattrs passes through as is.
+    conv.register_unstructure_hook(enum.StrEnum, _unstructure_enum)
+    conv.register_unstructure_hook(enum.Enum, _unstructure_enum)
+    conv.register_unstructure_hook_factory(_is_model, _make_model_unstructure_hook)
+
+
+_configure(converter)
+
+
+# --- errors and the public entry points ---------------------------------------------
+
+
+def _format_exception(exc: BaseException, tp: type | None) -> str:
+    if isinstance(exc, ConversionError):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return format_exception(exc, tp)
+
+
+def describe_error(exc: BaseException) -> str:
+    """Render a structuring failure as ``"<what> @ <path>"`` lines joined by ``"; "``."""
+    return "; ".join(cattrs.transform_error(exc, format_exception=_format_exception))
+
+
+def type_name(tp: Any) -> str:
+    """Name a target type briefly: ``Mapping[str, AgentState]``, ``Queue | None``."""
+    if tp is _NONE_TYPE or tp is None:
+        return "None"
+    if tp is Ellipsis:
+        return "..."
+    if _is_union(tp):
+        return " | ".join(type_name(arg) for arg in get_args(tp))
+    origin = get_origin(tp)
+    if origin is not None:
+        args = ", ".join(type_name(arg) for arg in get_args(tp))
+        return f"{getattr(origin, '__name__', repr(origin))}[{args}]"
+    return str(getattr(tp, "__name__", repr(tp)))
+
+
+def decode_error(exc: BaseException, cl: Any, action: str | None) -> DaktelaDecodeError:
+    """Wrap a structuring failure of *cl* in a :class:`DaktelaDecodeError`."""
+    target = type_name(cl)
+    where = f"{action} result" if action else "result"
+    return DaktelaDecodeError(
+        f"cannot decode the {where} as {target}: {describe_error(exc)}", action=action
+    )
+
+
+@overload
+def structure(value: Any, cl: None, *, action: str | None = None) -> None: ...
+@overload
+def structure(value: Any, cl: type[T], *, action: str | None = None) -> T: ...
+def structure(value: Any, cl: type[T] | None, *, action: str | None = None) -> T | None:
+    """Structure the decoded ``result`` *value* of an answer into *cl*.
+
+    Args:
+        value: The decoded JSON (``orjson.loads(body)["result"]``).
+        cl: The target type, as given by ``RESULT_MODELS`` (a model, ``Page[Attempt]``,
+            ``Mapping[str, AgentState]``, a union...). ``None`` means the action's
+            result carries nothing: *value* is ignored and ``None`` returned.
+        action: The action the answer belongs to, kept on the error.
+
+    Returns:
+        The structured value.
+
+    Raises:
+        DaktelaDecodeError: *value* does not have the shape of *cl*; the message
+            names every failing path and what was found there.
+    """
+    if cl is None:
+        return None
+    try:
+        return converter.structure(value, cl)
+    except DaktelaDecodeError:
+        raise
+    except (BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise decode_error(exc, cl, action) from exc
+    except RecursionError as exc:
+        raise DaktelaDecodeError(
+            "cannot decode the result: nested too deeply", action=action
+        ) from exc
+
+
+def unstructure(obj: Any) -> Any:
+    """Turn a model (or a mapping, tuple or union of them) into JSON-ready values.
+
+    The result has the server's shape: fields under their server keys followed by
+    every ``extra`` key; datetimes as ``"YYYY-MM-DD HH:MM:SS"``.
+    """
+    return converter.unstructure(obj)

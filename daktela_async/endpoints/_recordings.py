@@ -1,0 +1,142 @@
+"""``GetRecording``: the one action whose answer is bytes, not the JSON envelope.
+
+Three ways to get a recording: :func:`get_recording` (all bytes in memory),
+:func:`stream_recording` (chunks as they arrive) and :func:`save_recording` (to a file,
+never holding more than one chunk).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import cast
+
+import anyio
+
+from .._envelope import decode_envelope
+from .._errors import DaktelaDecodeError
+from ._base import Namespace, action, prepare_params
+
+__all__ = ["get_recording", "save_recording", "stream_recording"]
+
+_ACTION = "GetRecording"
+_CHUNK = 64 * 1024
+
+
+def _query(recording_hash: str, octetstream: bool | str | None) -> dict[str, object]:
+    from .._actions import ACTIONS
+
+    return prepare_params(
+        ACTIONS[_ACTION], {"recording_hash": recording_hash, "octetstream": octetstream}
+    )
+
+
+def _check_audio(content_type: str, head: bytes) -> None:
+    # The PBX answers an unknown hash with the JSON envelope instead of audio.
+    if "json" in content_type or head.lstrip()[:1] == b"{":
+        decode_envelope(head, action=_ACTION)
+        raise DaktelaDecodeError(
+            f"{_ACTION}: expected audio, got a JSON answer",
+            action=_ACTION,
+            snippet=head[:200].decode("utf-8", "replace"),
+        )
+
+
+@action(_ACTION)
+async def get_recording(
+    self: Namespace, *, recording_hash: str, octetstream: bool | str | None = None
+) -> bytes:
+    """Download a recording into memory.
+
+    ``GetRecording``, API 3.0+ (Calls, Statistics); a read: retried on transient failures.
+
+    Args:
+        recording_hash: The hash from ``AboutCall`` (``CDRRecord.recording_hash``).
+        octetstream: Ask for ``application/octet-stream`` instead of the audio type.
+
+    Returns:
+        The recording's bytes (WAV or MP3).
+
+    Raises:
+        DaktelaAPIError: The server answered with an error envelope (unknown hash).
+        DaktelaError: Any other failure.
+    """
+    raw = await self._client.call_raw(_ACTION, query=_query(recording_hash, octetstream))
+    _check_audio(raw.content_type, raw.content)
+    return raw.content
+
+
+async def stream_recording(
+    self: Namespace,
+    *,
+    recording_hash: str,
+    octetstream: bool | str | None = None,
+    chunk_size: int = _CHUNK,
+) -> AsyncIterator[bytes]:
+    """Yield a recording in chunks as they arrive, without holding it in memory.
+
+    Streams are not retried: part of the audio may already have been consumed.
+
+    Args:
+        recording_hash: The hash from ``AboutCall``.
+        octetstream: Ask for ``application/octet-stream`` instead of the audio type.
+        chunk_size: Bytes per chunk.
+
+    Yields:
+        Chunks of the recording.
+
+    Raises:
+        DaktelaAPIError: The server answered with an error envelope (unknown hash).
+        DaktelaError: Any other failure.
+    """
+    query = _query(recording_hash, octetstream)
+    async with self._client.stream_raw(_ACTION, query=query) as response:
+        if "json" in response.headers.get("content-type", ""):
+            _check_audio("json", await response.aread())
+        # httpx types it as an iterator; it is a generator, which aclosing needs.
+        body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes(chunk_size))
+        async with aclosing(body) as chunks:
+            first = True
+            async for chunk in chunks:
+                if first and chunk.lstrip()[:1] == b"{":
+                    # An error envelope served with an audio content type.
+                    _check_audio("json", chunk + b"".join([c async for c in chunks]))
+                first = False
+                yield chunk
+
+
+async def save_recording(
+    self: Namespace,
+    path: str | os.PathLike[str],
+    *,
+    recording_hash: str,
+    octetstream: bool | str | None = None,
+) -> int:
+    """Write a recording to *path*, chunk by chunk; a partial file is removed on failure.
+
+    Args:
+        path: Where to write the audio.
+        recording_hash: The hash from ``AboutCall``.
+        octetstream: Ask for ``application/octet-stream`` instead of the audio type.
+
+    Returns:
+        The number of bytes written.
+
+    Raises:
+        DaktelaError: The download failed (nothing is left at *path*).
+    """
+    written = 0
+    target = anyio.Path(path)
+    try:
+        async with await anyio.open_file(target, "wb") as file:
+            async for chunk in stream_recording(
+                self, recording_hash=recording_hash, octetstream=octetstream
+            ):
+                await file.write(chunk)
+                written += len(chunk)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await target.unlink(missing_ok=True)
+        raise
+    return written
