@@ -681,6 +681,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             sections=("Pauses",),
             summary="List of all pauses including the deleted ones.",
             id="path",
+            forms=("3.3",),
         ),
         "CDR": ActionSpec(
             name="CDR",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 import httpx
@@ -50,6 +50,9 @@ from .endpoints import (
     SMSConnect,
     Statistics,
 )
+
+if TYPE_CHECKING:
+    from .realtime import Watcher
 
 __all__ = ["DaktelaClient", "RawResponse"]
 
@@ -284,7 +287,9 @@ class DaktelaClient:
 
         long_poll = spec is not None and spec.long_poll and params.get("hash") is not None
         timeouts = self._timeouts if isinstance(timeout, NotGiven) else Timeouts.of(timeout)
-        if long_poll:
+        if long_poll and isinstance(timeout, NotGiven):
+            # The server holds the request up to 60 s: a default shorter than that would
+            # turn every quiet minute into a timeout. An explicit per-call value is kept.
             timeouts = timeouts.at_least_long_poll()
         policy = (
             self._retry if isinstance(retries, NotGiven) else RetryPolicy.of(retries, self._retry)
@@ -441,6 +446,33 @@ class DaktelaClient:
         )
         response = await self._send(prepared)
         return RawResponse(response.status_code, response.headers, response.content)
+
+    def watch(
+        self,
+        users: Iterable[str] = (),
+        *,
+        stats: Iterable[str] = (),
+        **options: Any,
+    ) -> Watcher:
+        """Watch agents (``RTUserState`` long polls) and realtime statistics.
+
+        Use the result as an async context manager, then subscribe::
+
+            async with client.watch(users=["hajek"], stats=("queues",)) as watcher:
+                async with watcher.subscribe() as events:
+                    async for event in events:
+                        ...
+
+        Args:
+            users: Agent logins to long-poll.
+            stats: Any of ``"queues"``, ``"sessions"``, ``"calls"``, ``"pauses"``,
+                ``"summary"`` (the ``RTStats*`` endpoints).
+            **options: Further :class:`~daktela_async.realtime.Watcher` options
+                (``stats_interval``, ``long_poll_timeout``, ``backoff``, ...).
+        """
+        from .realtime import Watcher
+
+        return Watcher(self, users, stats=stats, **options)
 
     @asynccontextmanager
     async def stream_raw(

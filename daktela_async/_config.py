@@ -222,3 +222,22 @@ class PoolLimits:
     keepalive_expiry: float = attrs.field(
         default=KEEPALIVE_EXPIRY, validator=attrs.validators.ge(0)
     )
+
+# --- realtime ---------------------------------------------------------------------------------
+
+#: First backoff ceiling after a realtime source fails: recover quickly from a blip.
+REALTIME_BACKOFF_INITIAL: Final = 1.0
+#: Backoff ceiling during a long outage: one probe every <= 30 s keeps the load negligible.
+REALTIME_BACKOFF_MAX: Final = 30.0
+#: RTStats* endpoints are polled this often: dashboards refresh about every 2 s.
+STATS_INTERVAL: Final = 2.0
+#: Without ``hash`` (API < 4.0) agent states are polled this often.
+POLL_INTERVAL: Final = 2.0
+#: Events a subscriber may have buffered before its overflow policy applies.
+SUBSCRIBER_MAXSIZE: Final = 1000
+#: A ``"block"`` subscriber that stays full this long is dropped with an error.
+BLOCK_TIMEOUT: Final = 5.0
+#: An unchanged long-poll answer faster than this means the server is not holding requests.
+MIN_UNCHANGED_GAP: Final = 1.0
+#: Leaving a watcher waits at most this long for its tasks to finish.
+SHUTDOWN_GRACE: Final = 2.0

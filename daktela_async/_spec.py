@@ -82,6 +82,9 @@ class ActionSpec:
         long_poll: ``True`` when the server may hold the request (``RTUserState``
             with ``hash``): the client then uses the long-poll timeouts.
         binary: ``True`` when the answer is not the JSON envelope (``GetRecording``).
+        forms: Versions of further documented forms whose parameters are the same but
+            whose answer differs (``GetPauses`` 3.3); the newest one the client allows is
+            used.
     """
 
     name: str
@@ -96,6 +99,7 @@ class ActionSpec:
     id_required: bool = False
     long_poll: bool = False
     binary: bool = False
+    forms: tuple[str, ...] = ()
 
     def param(self, name: str) -> ParamSpec | None:
         """Return the parameter called *name*, or ``None`` when it is not documented."""

@@ -89,6 +89,15 @@ async def test_long_poll_form_is_used_when_the_client_allows_it(
     assert pbx.last.url.path == "/api/3.9/RTUserState/json"
 
 
+async def test_newest_allowed_form_is_used(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        await client.call("GetPauses")
+    assert pbx.last.url.path == "/api/3.3/GetPauses/json"
+    async with make_client(api_version="3.2") as client:
+        await client.call("GetPauses")
+    assert pbx.last.url.path == "/api/3.0/GetPauses/json"
+
+
 async def test_explicit_version_overrides(pbx: FakePBX, make_client: MakeClient) -> None:
     async with make_client() as client:
         await client.call("GetQueues", version="4.1")

@@ -148,7 +148,7 @@ def pick_version(spec: ActionSpec, used: Iterable[str], api_version: str) -> str
             action=spec.name,
             parameter=high_param,
         )
-    forms = {version_key(spec.version)}
+    forms = {version_key(spec.version), *(version_key(f) for f in spec.forms)}
     forms.update(version_key(p.since) for p in spec.params if p.since is not None)
     # `low` is always a form (the action's own version or a parameter's `since`).
     best = max(f for f in forms if low <= f <= high)

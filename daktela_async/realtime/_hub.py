@@ -1,0 +1,336 @@
+"""Fan-out: one publisher, many subscribers, each with its own bounded buffer.
+
+Publishing is synchronous and never waits: each subscriber's buffer applies its overflow
+policy on the spot, so a slow subscriber never delays the pollers or the other
+subscribers.
+
+- ``"drop_oldest"``: a ring of ``maxsize`` events; when it is full the oldest is dropped
+  and the subscriber next reads an :class:`EventsDropped` saying how many it missed.
+- ``"latest"``: events are coalesced on their key (per agent, per queue, per call...): a
+  slow dashboard always holds the newest state of everything and nothing older. Beyond
+  ``maxsize`` distinct keys the oldest key is dropped (and counted as missed).
+- ``"block"``: nothing is dropped while the subscriber keeps up; once its buffer has been
+  over ``maxsize`` for ``block_timeout`` seconds it is disconnected and its iterator raises
+  :class:`SubscriberTooSlow`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Collection, Iterable
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import anyio
+import attrs
+
+from .._config import BLOCK_TIMEOUT, SUBSCRIBER_MAXSIZE
+from .._errors import DaktelaError, DaktelaUsageError
+from ._events import Event, EventsDropped
+
+__all__ = ["Hub", "OverflowPolicy", "SubscriberStats", "SubscriberTooSlow", "Subscription"]
+
+#: What a full subscriber buffer does, see the module docstring.
+OverflowPolicy = Literal["drop_oldest", "latest", "block"]
+
+_POLICIES = ("drop_oldest", "latest", "block")
+
+
+class SubscriberTooSlow(DaktelaError):
+    """A ``"block"`` subscriber stayed full longer than its timeout and was disconnected."""
+
+
+@attrs.frozen(slots=True)
+class SubscriberStats:
+    """Counters of one subscription.
+
+    Attributes:
+        name: The name given at subscribe time (or ``subscriber-N``).
+        delivered: Events handed to the subscriber.
+        dropped: Events dropped or coalesced away by the overflow policy.
+        buffered: Events waiting to be read.
+        policy: The overflow policy.
+    """
+
+    name: str
+    delivered: int
+    dropped: int
+    buffered: int
+    policy: OverflowPolicy
+
+
+class Subscription:
+    """A subscriber's view of the hub: an async iterator of events with a bounded buffer.
+
+    Use it as ``async with watcher.subscribe() as events: async for event in events: ...``;
+    leaving the block unsubscribes. Iteration ends when the hub closes.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        name: str,
+        kinds: Collection[str] | None,
+        users: Collection[str] | None,
+        maxsize: int,
+        overflow: OverflowPolicy,
+        block_timeout: float,
+    ) -> None:
+        self._hub = hub
+        self.name = name
+        self._kinds = frozenset(kinds) if kinds is not None else None
+        self._users = frozenset(users) if users is not None else None
+        self._maxsize = maxsize
+        self._policy: OverflowPolicy = overflow
+        self._block_timeout = block_timeout
+        self._ring: deque[Event] = deque()
+        self._latest: OrderedDict[tuple[Any, ...], Event] = OrderedDict()
+        self._missed = 0
+        self._full_since: float | None = None
+        self._wakeup = anyio.Event()
+        self._closed = False
+        self._failure: SubscriberTooSlow | None = None
+        self.delivered = 0
+        self.dropped = 0
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.name} {self._policy} buffered={self._buffered()}>"
+
+    def wants(self, event: Event) -> bool:
+        """Whether the filters let *event* through."""
+        if self._kinds is not None and event.kind not in self._kinds:
+            return False
+        if self._users is not None:
+            user = getattr(event, "user", None)
+            if user is not None and user not in self._users:
+                return False
+        return True
+
+    def _buffered(self) -> int:
+        return len(self._latest) if self._policy == "latest" else len(self._ring)
+
+    def _offer(self, event: Event) -> None:
+        """Take one event from the publisher; never waits."""
+        if self._closed:
+            return
+        if self._policy == "latest":
+            key = event.key
+            if key in self._latest:
+                del self._latest[key]
+                self._missed += 1
+                self.dropped += 1
+            elif len(self._latest) >= self._maxsize:
+                self._latest.popitem(last=False)
+                self._missed += 1
+                self.dropped += 1
+            self._latest[key] = event
+        elif self._policy == "drop_oldest":
+            if len(self._ring) >= self._maxsize:
+                self._ring.popleft()
+                self._missed += 1
+                self.dropped += 1
+            self._ring.append(event)
+        else:
+            self._ring.append(event)
+            if len(self._ring) > self._maxsize:
+                now = time.monotonic()
+                if self._full_since is None:
+                    self._full_since = now
+                elif now - self._full_since > self._block_timeout:
+                    self._fail()
+                    return
+            else:
+                self._full_since = None
+        self._wakeup.set()
+
+    def _fail(self) -> None:
+        self._failure = SubscriberTooSlow(
+            f"subscriber {self.name!r} stayed over {self._maxsize} buffered events for more "
+            f"than {self._block_timeout:g} s and was disconnected"
+        )
+        self.dropped += len(self._ring)
+        self._ring.clear()
+        self.close()
+
+    def close(self) -> None:
+        """Stop receiving; buffered events can still be read, then iteration ends."""
+        self._closed = True
+        self._hub._discard(self)
+        self._wakeup.set()
+
+    def _take(self) -> Event | None:
+        if self._missed and self._policy != "block":
+            missed, self._missed = self._missed, 0
+            return EventsDropped(seq=self._hub.seq, time=_now(), missed=missed)
+        if self._policy == "latest":
+            if self._latest:
+                return self._latest.popitem(last=False)[1]
+            return None
+        if self._ring:
+            if self._full_since is not None and len(self._ring) <= self._maxsize:
+                self._full_since = None
+            return self._ring.popleft()
+        return None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = self._take()
+            if event is not None:
+                self.delivered += 1
+                return event
+            if self._failure is not None:
+                raise self._failure
+            if self._closed:
+                raise StopAsyncIteration
+            await self._wakeup.wait()
+            self._wakeup = anyio.Event()
+
+    def get_nowait(self) -> Event | None:
+        """The next buffered event, or ``None`` when none is waiting."""
+        event = self._take()
+        if event is not None:
+            self.delivered += 1
+        return event
+
+    def stats(self) -> SubscriberStats:
+        """This subscription's counters."""
+        return SubscriberStats(
+            name=self.name,
+            delivered=self.delivered,
+            dropped=self.dropped,
+            buffered=self._buffered(),
+            policy=self._policy,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Hub:
+    """Stamps events with a gap-free ``seq`` and fans them out to subscriptions.
+
+    Args:
+        replay: Called when a subscriber joins; returns the events that describe the
+            current state (``AgentStateChanged`` with ``previous=None`` for every known
+            agent...), delivered before anything newer.
+    """
+
+    def __init__(self, replay: Callable[[], Iterable[Event]] | None = None) -> None:
+        self._replay = replay
+        # Copy-on-write: publishing iterates a tuple that a subscriber dropping itself
+        # during delivery cannot shift under it.
+        self._subscriptions: tuple[Subscription, ...] = ()
+        self._seq = 0
+        self._counter = 0
+        self._closed = False
+        self.published = 0
+
+    @property
+    def seq(self) -> int:
+        """The ``seq`` of the last published event (0 before any)."""
+        return self._seq
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def publish(self, event: Event) -> Event:
+        """Stamp *event* with the next ``seq`` and the time, and offer it to every subscriber.
+
+        Never waits. Returns the stamped event.
+        """
+        self._seq += 1
+        stamped = attrs.evolve(event, seq=self._seq, time=_now())
+        self.published += 1
+        for subscription in self._subscriptions:
+            if subscription.wants(stamped):
+                subscription._offer(stamped)
+        return stamped
+
+    def subscribe(
+        self,
+        *,
+        kinds: Collection[str | type[Event]] | None = None,
+        users: Collection[str] | None = None,
+        maxsize: int = SUBSCRIBER_MAXSIZE,
+        overflow: OverflowPolicy = "drop_oldest",
+        block_timeout: float = BLOCK_TIMEOUT,
+        replay: bool = True,
+        name: str | None = None,
+    ) -> Subscription:
+        """Open a subscription; use it as an async context manager and iterate it.
+
+        Args:
+            kinds: Only these event kinds (classes or their ``kind`` strings).
+            users: Only events about these agent logins (events about no agent, such as
+                queue statistics, still pass).
+            maxsize: Buffer size before the overflow policy applies.
+            overflow: ``"drop_oldest"``, ``"latest"`` or ``"block"``.
+            block_timeout: For ``"block"``: seconds over ``maxsize`` before disconnecting.
+            replay: Start with the current state of everything watched.
+            name: A name for :meth:`stats` and error messages.
+
+        Raises:
+            DaktelaUsageError: Bad options, or the hub is closed.
+        """
+        if overflow not in _POLICIES:
+            raise DaktelaUsageError(
+                f"overflow must be one of {', '.join(_POLICIES)}, not {overflow!r}",
+                parameter="overflow",
+            )
+        if maxsize < 1:
+            raise DaktelaUsageError("maxsize must be at least 1", parameter="maxsize")
+        if self._closed:
+            raise DaktelaUsageError("the watcher is closed")
+        kind_names = None if kinds is None else {k if isinstance(k, str) else k.kind for k in kinds}
+        self._counter += 1
+        subscription = Subscription(
+            self,
+            name=name or f"subscriber-{self._counter}",
+            kinds=kind_names,
+            users=users,
+            maxsize=maxsize,
+            overflow=overflow,
+            block_timeout=block_timeout,
+        )
+        if replay and self._replay is not None:
+            now = _now()
+            for event in self._replay():
+                stamped = attrs.evolve(event, seq=self._seq, time=now)
+                if subscription.wants(stamped):
+                    subscription._offer(stamped)
+        self._subscriptions = (*self._subscriptions, subscription)
+        return subscription
+
+    def _discard(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions = tuple(s for s in self._subscriptions if s is not subscription)
+
+    def subscriptions(self) -> list[Subscription]:
+        """The open subscriptions."""
+        return list(self._subscriptions)
+
+    def close(self) -> None:
+        """End every subscription (their iterators finish after the buffered events)."""
+        self._closed = True
+        for subscription in self._subscriptions:
+            subscription.close()

@@ -1,0 +1,9 @@
+"""``python -m daktela_async.sim``: run the simulated PBX server."""
+
+from __future__ import annotations
+
+import sys
+
+from daktela_async.sim._cli import main
+
+sys.exit(main())

@@ -1,0 +1,95 @@
+"""``daktela-async sim``: run the simulated PBX as a server until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sim`` command's argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="daktela-async sim",
+        description="Run a simulated Daktela PBX serving the legacy API (v3.0-4.1).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument("--agents", type=int, default=50, help="operators (50)")
+    parser.add_argument("--queues", type=int, default=3, help="inbound queues (3)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second; 0 freezes time (1)",
+    )
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=60.0,
+        help="seconds RTUserState with an unchanged hash is held (60)",
+    )
+    parser.add_argument("--login", default="admin", help="API user login (admin)")
+    parser.add_argument("--password", default="daktela", help="API user password (daktela)")
+    parser.add_argument(
+        "--start-time", default=None, help='simulated start, "YYYY-MM-DD HH:MM:SS" (now)'
+    )
+    parser.add_argument(
+        "--no-dynamics", action="store_true", help="no autonomous call-centre activity"
+    )
+    parser.add_argument(
+        "--logged-out", action="store_true", help="start with every operator logged out"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator; prints its URL and token, serves until Ctrl-C.
+
+    Args:
+        argv: Arguments (without the program name); a leading ``sim`` is skipped so the
+            package's ``daktela-async`` command can pass its own arguments through.
+
+    Returns:
+        The process exit status.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["sim"]:
+        args_list = args_list[1:]
+    args = build_parser().parse_args(args_list)
+
+    from daktela_async.sim import Simulator
+
+    sim = Simulator(
+        agents=args.agents,
+        queues=args.queues,
+        seed=args.seed,
+        speed=args.speed,
+        hold=args.hold,
+        dynamics=False if args.no_dynamics else None,
+        host=args.host,
+        port=args.port,
+        login=args.login,
+        password=args.password,
+        start_time=args.start_time,
+        logged_in=not args.logged_out,
+    )
+    try:
+        sim.start()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"URL:   {sim.url}", flush=True)
+    print(f"Token: {sim.token}", flush=True)
+    print(f"Try:   curl '{sim.url}/api/4.1/RTUsersState/json?access_token={sim.token}'", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0

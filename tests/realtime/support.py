@@ -1,0 +1,46 @@
+"""Helpers of the realtime tests: collect events until a condition holds, with a deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from daktela_async.realtime import Event, Subscription
+
+
+async def collect_until(
+    events: Subscription, done: Callable[[list[Event]], bool], timeout: float = 5.0
+) -> list[Event]:
+    """Read events until *done* says so; fail the test after *timeout* seconds."""
+    seen: list[Event] = []
+    with anyio.fail_after(timeout):
+        async for event in events:
+            seen.append(event)
+            if done(seen):
+                break
+    return seen
+
+
+async def collect_for(events: Subscription, seconds: float) -> list[Event]:
+    """Read whatever arrives in *seconds*."""
+    seen: list[Event] = []
+    with anyio.move_on_after(seconds):
+        async for event in events:
+            seen.append(event)
+    return seen
+
+
+def established_to(port: int) -> int | None:
+    """Client-side TCP connections to *port* in ESTABLISHED state (Linux ``/proc``)."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        return None
+    count = 0
+    for line in table.read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01":
+            count += 1
+    return count

@@ -1,0 +1,184 @@
+"""Fan-out: seq without gaps, filters, replay, and each overflow policy with a slow reader."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from daktela_async import DaktelaUsageError
+from daktela_async._models import RTStatsQueue
+from daktela_async.realtime import (
+    Event,
+    EventsDropped,
+    Hub,
+    QueueStatsChanged,
+    SourceFailed,
+    SubscriberTooSlow,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def queue_event(queue: str, ready: int) -> QueueStatsChanged:
+    row = RTStatsQueue(id=int(queue), users_ready=ready)
+    return QueueStatsChanged(queue=queue, previous=None, current=row)
+
+
+def failed(source: str) -> SourceFailed:
+    return SourceFailed(source=source, error="x", error_type="E", attempt=1, retry_in=1.0)
+
+
+def drain(subscription: object) -> list[Event]:
+    from daktela_async.realtime import Subscription
+
+    assert isinstance(subscription, Subscription)
+    out: list[Event] = []
+    while (event := subscription.get_nowait()) is not None:
+        out.append(event)
+    return out
+
+
+async def test_publish_stamps_gap_free_seq_and_time() -> None:
+    hub = Hub()
+    async with hub.subscribe() as sub:
+        for i in range(5):
+            hub.publish(queue_event("1", i))
+        events = drain(sub)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert all(e.time.tzinfo is not None for e in events)
+    assert events[0].time <= events[-1].time
+
+
+async def test_iteration_waits_for_events_and_ends_when_the_hub_closes() -> None:
+    hub = Hub()
+    received: list[int] = []
+    async with hub.subscribe() as sub:
+
+        async def consume() -> None:
+            async for event in sub:
+                received.append(event.seq)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await anyio.sleep(0.01)
+            hub.publish(queue_event("1", 1))
+            await anyio.sleep(0.01)
+            hub.publish(queue_event("1", 2))
+            await anyio.sleep(0.01)
+            hub.close()
+    assert received == [1, 2]
+
+
+async def test_filters_by_kind_and_user() -> None:
+    from daktela_async._models import AgentState
+    from daktela_async.realtime import AgentStateChanged
+
+    def agent(user: str) -> AgentStateChanged:
+        state = AgentState(agent_name=user, id_agent=1, agent_state="Idle")
+        return AgentStateChanged(user=user, previous=None, current=state)
+
+    hub = Hub()
+    only_hajek = hub.subscribe(users=["hajek"])
+    only_queues = hub.subscribe(kinds=[QueueStatsChanged])
+    by_name = hub.subscribe(kinds=["source_failed"])
+    for event in (agent("hajek"), agent("novak"), queue_event("1", 1), failed("agents")):
+        hub.publish(event)
+    assert [getattr(e, "user", None) for e in drain(only_hajek)] == ["hajek", None, None]
+    assert [type(e) for e in drain(only_queues)] == [QueueStatsChanged]
+    assert [type(e) for e in drain(by_name)] == [SourceFailed]
+
+
+async def test_replay_comes_first_for_late_subscribers() -> None:
+    current = [queue_event("1", 3), queue_event("2", 0)]
+    hub = Hub(replay=lambda: current)
+    hub.publish(failed("agents"))
+    async with hub.subscribe() as sub:
+        hub.publish(queue_event("1", 4))
+        events = drain(sub)
+    assert [getattr(e, "queue", None) for e in events] == ["1", "2", "1"]
+    assert [e.seq for e in events] == [1, 1, 2]  # replay carries the last seq at join
+    async with hub.subscribe(replay=False) as fresh:
+        assert drain(fresh) == []
+
+
+async def test_drop_oldest_keeps_the_newest_and_says_how_many_were_missed() -> None:
+    hub = Hub()
+    sub = hub.subscribe(maxsize=3, overflow="drop_oldest")
+    for i in range(10):
+        hub.publish(queue_event("1", i))
+    events = drain(sub)
+    assert isinstance(events[0], EventsDropped)
+    assert events[0].missed == 7
+    assert [e.seq for e in events[1:]] == [8, 9, 10]
+    assert sub.stats().dropped == 7
+    assert sub.stats().delivered == 4
+
+
+async def test_latest_coalesces_per_key() -> None:
+    hub = Hub()
+    sub = hub.subscribe(maxsize=100, overflow="latest")
+    for i in range(50):
+        hub.publish(queue_event(str(i % 3), i))
+    hub.publish(failed("agents"))
+    events = drain(sub)
+    rows = {
+        e.queue: e.current.users_ready
+        for e in events
+        if isinstance(e, QueueStatsChanged) and e.current is not None
+    }
+    assert rows == {"0": 48, "1": 49, "2": 47}
+    assert isinstance(events[0], EventsDropped)
+    assert events[0].missed == 47
+    assert len(events) == 5  # the drop notice, three queues, the failure
+
+
+async def test_block_loses_nothing_then_drops_a_stuck_subscriber() -> None:
+    hub = Hub()
+    patient = hub.subscribe(maxsize=2, overflow="block", block_timeout=0.05)
+    for i in range(10):
+        hub.publish(queue_event("1", i))
+    assert [e.seq for e in drain(patient)] == list(range(1, 11))
+    stuck = hub.subscribe(maxsize=2, overflow="block", block_timeout=0.05)
+    for i in range(5):
+        hub.publish(queue_event("1", i))
+    await anyio.sleep(0.1)
+    hub.publish(queue_event("1", 99))
+    with pytest.raises(SubscriberTooSlow, match="disconnected"):
+        async for _ in stuck:
+            pass
+    assert stuck not in hub.subscriptions()
+
+
+async def test_a_slow_subscriber_does_not_delay_the_others() -> None:
+    hub = Hub()
+    slow = hub.subscribe(maxsize=10, overflow="drop_oldest")
+    fast = hub.subscribe(maxsize=10_000)
+    received = 0
+    async with anyio.create_task_group() as tg:
+
+        async def read_fast() -> None:
+            nonlocal received
+            async for _ in fast:
+                received += 1
+
+        tg.start_soon(read_fast)
+        for i in range(2000):
+            hub.publish(queue_event("1", i))
+            if i % 100 == 0:
+                await anyio.lowlevel.checkpoint()
+        await anyio.sleep(0.01)
+        hub.close()
+    assert received == 2000
+    assert slow.stats().dropped == 1990
+
+
+def test_bad_options_are_usage_errors() -> None:
+    hub = Hub()
+    with pytest.raises(DaktelaUsageError):
+        hub.subscribe(overflow="wait")  # type: ignore[arg-type]
+    with pytest.raises(DaktelaUsageError):
+        hub.subscribe(maxsize=0)
+    hub.close()
+    with pytest.raises(DaktelaUsageError, match="closed"):
+        hub.subscribe()

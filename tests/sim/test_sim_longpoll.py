@@ -1,0 +1,179 @@
+"""``RTUserState`` with ``hash``: held until the agent's state changes or the hold ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from daktela_async.sim import SimState, Simulator, create_app, token_for
+
+HOLD = 1.2
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    # Thread-based: one server serves the tests of both anyio backends.
+    with Simulator(agents=20, speed=0, hold=HOLD) as running:
+        yield running
+
+
+def client(sim: Simulator, **kwargs: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=sim.url, params={"access_token": sim.token}, **kwargs)
+
+
+async def user_state(http: httpx.AsyncClient, user: str, **params: str) -> dict[str, Any]:
+    answer = await http.get("/api/4.0/RTUserState/json", params={"user": user, **params})
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+@pytest.mark.anyio
+async def test_a_stale_hash_is_answered_at_once(sim: Simulator) -> None:
+    async with client(sim) as http:
+        first = await user_state(http, "hajek")
+        started = time.monotonic()
+        second = await user_state(http, "hajek", hash="0" * 40)
+    assert time.monotonic() - started < HOLD / 2
+    assert second["result"]["hash"] == first["result"]["hash"] == sim.hash("hajek")
+
+
+@pytest.mark.anyio
+async def test_without_change_the_answer_comes_after_the_hold(sim: Simulator) -> None:
+    async with client(sim) as http:
+        current = (await user_state(http, "hajekhu"))["result"]["hash"]
+        started = time.monotonic()
+        held = await user_state(http, "hajekhu", hash=current)
+    elapsed = time.monotonic() - started
+    assert HOLD * 0.9 <= elapsed < HOLD + 1.0
+    assert held["status"] == 1
+    assert held["result"]["hash"] == current
+
+
+@pytest.mark.anyio
+async def test_a_change_releases_the_held_request_immediately(sim: Simulator) -> None:
+    sim.set_state("demouser", "Idle")
+    async with client(sim) as http:
+        current = (await user_state(http, "demouser"))["result"]["hash"]
+        answers: list[dict[str, Any]] = []
+
+        async def poll() -> None:
+            answers.append(await user_state(http, "demouser", hash=current))
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(poll)
+            await anyio.sleep(0.15)
+            assert not answers, "answered before anything changed"
+            await sim.arun(lambda s: s.pause_on(s.agent("demouser"), "7"))
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.15 + HOLD / 2
+    result = answers[0]["result"]
+    assert result["agent_state"] == "Paused"
+    assert result["id_pause"] == "7"
+    assert result["hash"] != current
+    assert result["hash"] == sim.hash("demouser")
+
+
+@pytest.mark.anyio
+async def test_one_change_wakes_every_poller_of_that_agent_only(sim: Simulator) -> None:
+    sim.set_state("michalhajek", "Idle")
+    sim.set_state("novak", "Idle")
+    limits = httpx.Limits(max_connections=150)
+    async with client(sim, limits=limits, timeout=10) as http:
+        mine = (await user_state(http, "michalhajek"))["result"]["hash"]
+        other = (await user_state(http, "novak"))["result"]["hash"]
+        released: list[float] = []
+        others: list[float] = []
+        started = time.monotonic()
+
+        async def poll(user: str, digest: str, sink: list[float]) -> None:
+            await user_state(http, user, hash=digest)
+            sink.append(time.monotonic() - started)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(100):
+                tg.start_soon(poll, "michalhajek", mine, released)
+            for _ in range(20):
+                tg.start_soon(poll, "novak", other, others)
+            await anyio.sleep(0.25)
+            sim.set_state("michalhajek", "Ringing")
+    assert len(released) == 100
+    assert max(released) < 0.25 + HOLD * 0.6
+    assert len(others) == 20
+    assert min(others) >= HOLD * 0.9
+
+
+@pytest.mark.anyio
+async def test_queue_changes_release_everybody(sim: Simulator) -> None:
+    async with client(sim) as http:
+        current = (await user_state(http, "pavelmoravec"))["result"]["hash"]
+        answers: list[dict[str, Any]] = []
+
+        async def poll() -> None:
+            answers.append(await user_state(http, "pavelmoravec", hash=current))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(poll)
+            await anyio.sleep(0.1)
+            created = await http.get(
+                "/api/3.0/CreateQueue/json",
+                params={"number": "2000", "title": "Podpora", "direction": "in"},
+            )
+            assert created.json()["status"] == 1
+    titles = {q["name"]: q["title"] for q in answers[0]["result"]["login_oqueues"]}
+    assert titles["2000"] == "Podpora"
+
+
+@pytest.mark.anyio
+async def test_unknown_user_and_old_versions_are_answered_at_once(sim: Simulator) -> None:
+    async with client(sim) as http:
+        started = time.monotonic()
+        unknown = await user_state(http, "nobody", hash="x")
+        old = (
+            await http.get(
+                "/api/3.9/RTUserState/json", params={"user": "hajek", "hash": sim.hash("hajek")}
+            )
+        ).json()
+    assert time.monotonic() - started < HOLD / 2
+    assert unknown == {"error": "Uživatel neexistuje", "status": 0}
+    assert "hash" not in old["result"]
+    assert "login_oqueues" not in old["result"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_thousand_held_requests_are_cheap_and_released_by_one_change(
+    anyio_backend: str,
+) -> None:
+    state = SimState(agents=10, seed=3)
+    app = create_app(state, hold=30.0)
+    ctx = app.state.sim
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://sim",
+        params={"access_token": token_for("admin", "daktela")},
+    ) as http:
+        current = (await user_state(http, "hajek"))["result"]["hash"]
+        done: list[str] = []
+
+        async def poll() -> None:
+            done.append((await user_state(http, "hajek", hash=current))["result"]["hash"])
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            for _ in range(1000):
+                tg.start_soon(poll)
+            while ctx.held < 1000:  # noqa: ASYNC110 (the app exposes a counter, not an event)
+                await anyio.sleep(0.01)
+            assert time.monotonic() - started < 5
+            state.pause_on(state.agent("hajek"), "6")
+    assert len(done) == 1000
+    assert len(set(done)) == 1
+    assert done[0] != current
+    assert ctx.held == 0
