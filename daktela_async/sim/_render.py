@@ -46,7 +46,7 @@ _ACTION_TITLES: Final = {
 
 
 def php_json(value: Any) -> str:
-    r"""JSON as PHP's ``json_encode`` writes it: compact, with ``\/`` and ``\uXXXX`` escapes."""
+    r"""JSON as PHP's ``json_encode`` writes it: compact, with ``\/`` and ``\u00e1`` escapes."""
     # "/" only ever occurs inside JSON strings, so replacing it everywhere is exact.
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/")
 

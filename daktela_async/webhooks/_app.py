@@ -1,0 +1,564 @@
+"""The webhook receiver: an ASGI application that answers the PBX's CRM hooks fast.
+
+The PBX's dialplan calls ``notify_crm_api.agi`` with a URL; the script GETs it, and the
+call waits until the answer comes. The answer, a flat JSON object, is read into
+``HASH(CRMAPI, KEY)`` for the rest of the call flow. For every request
+:class:`WebhookApp`:
+
+1. checks the IP allow-list and the shared secret (``403 {"error": "forbidden"}``);
+2. parses the hook into an event (:func:`parse_hook`; ``400 {"error": "..."}``);
+3. publishes the event to the hub, *before* the lookup, so subscribers see every call
+   even when the CRM is slow;
+4. runs the lookup callback within the time budget and answers ``200`` with its result
+   flattened to strings (:func:`flatten_answer`). A lookup that is too slow is
+   cancelled, one that fails or returns something other than a mapping is logged: in
+   every such case the PBX gets ``200 {}``, never an error page.
+
+The application answers on every path, so it can be served alone or put under any
+path of a larger application: ``Route("/crm/hook", app)`` in Starlette (an ASGI app as a
+route's endpoint takes every method), or ``Mount("/crm", app)`` /
+``app.mount("/crm", app)`` in FastAPI for everything under ``/crm/``. Note that
+Starlette answers a request for a mount's own path (``/crm``) with a redirect to
+``/crm/``, which the AGI script may not follow.
+
+Logs go to the ``daktela_async.webhooks`` logger: one INFO line per answered hook, a
+WARNING per rejected request or slow lookup, an ERROR with traceback per failing
+lookup. They never contain the shared secret. Note that a server's access log (uvicorn's
+``access_log``) prints the whole query string, the secret included: turn it off, as
+``daktela-async webhooks serve`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hmac
+import ipaddress
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Final, TypeAlias, cast
+from urllib.parse import parse_qsl
+
+import anyio
+import attrs
+import orjson
+
+try:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import Receive, Scope, Send
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installed extras
+    raise ModuleNotFoundError(
+        "daktela_async.webhooks needs Starlette: pip install 'daktela-async[webhooks]'",
+        name=exc.name,
+    ) from exc
+
+from .._errors import DaktelaUsageError
+from ..realtime._hub import Hub
+from ._events import CallHungUp, IncomingCall, LineAnswered, LineRinging, WebhookEvent
+
+__all__ = [
+    "LOOKUP_BUDGET",
+    "MAX_BODY",
+    "SECRET_HEADER",
+    "SECRET_PARAM",
+    "Lookup",
+    "WebhookApp",
+    "WebhookStats",
+    "flatten_answer",
+    "parse_hook",
+]
+
+_log = logging.getLogger("daktela_async.webhooks")
+
+# --- defaults (to move to _config.py) ---------------------------------------------------------
+
+#: The caller hears silence while the CRM answers; 1.5 s is about the longest that stays unnoticed.
+LOOKUP_BUDGET: Final = 1.5
+#: A hook is five short fields; a larger POST body is not a hook.
+MAX_BODY: Final = 64 * 1024
+#: The AGI script can only send a URL, so the secret travels as this query parameter.
+SECRET_PARAM: Final = "secret"  # noqa: S105 - a parameter name, not a password
+#: Proxies and other senders that can set headers keep the secret out of URLs and access logs.
+SECRET_HEADER: Final = "X-Daktela-Secret"  # noqa: S105 - a header name
+#: Nested lookup answers deeper than this are a mistake (or a cycle), not CRM data.
+_MAX_DEPTH: Final = 16
+
+#: The lookup callback: the published (stamped) event in, the PBX's answer out.
+Lookup: TypeAlias = Callable[[WebhookEvent], Awaitable[Mapping[str, object] | None]]
+
+_INCOMING: Final = ("callid", "dnd")
+_LINE: Final = ("callerId", "calleeId", "line", "idcall", "action")
+_ACTIONS: Final[dict[str, type[LineRinging | LineAnswered | CallHungUp]]] = {
+    "ringing": LineRinging,
+    "answer": LineAnswered,
+    "hangup": CallHungUp,
+}
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_JSON: Final = "application/json"
+_FORM: Final = "application/x-www-form-urlencoded"
+_EMPTY: Final = b"{}"
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@attrs.frozen(slots=True)
+class WebhookStats:
+    """Counters of a :class:`WebhookApp` since it was created.
+
+    Attributes:
+        hooks: Valid hooks received (each one published one event).
+        answered: Hooks whose lookup returned a mapping within the budget.
+        timeouts: Lookups cancelled at the budget (answered ``{}``).
+        failures: Lookups that raised or returned something other than a mapping or
+            ``None`` (answered ``{}``).
+        rejected: Requests answered ``400`` (bad parameters), ``405`` or ``413``.
+        forbidden: Requests answered ``403`` (allow-list or secret).
+    """
+
+    hooks: int
+    answered: int
+    timeouts: int
+    failures: int
+    rejected: int
+    forbidden: int
+
+
+class _BadRequest(Exception):
+    """A request that is not a hook; answered with its status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _short(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def parse_hook(
+    params: Iterable[tuple[str, str]], *, secret_param: str = SECRET_PARAM
+) -> WebhookEvent:
+    """Turn a hook's parameters (query and form, in order) into its event.
+
+    The hook is told apart by its parameters: ``callid`` and ``dnd`` make an
+    :class:`~daktela_async.webhooks.IncomingCall`; ``action`` (``ringing``, ``answer``
+    or ``hangup``) with ``callerId``, ``calleeId``, ``line`` and ``idcall`` makes a
+    :class:`~daktela_async.webhooks.LineRinging`,
+    :class:`~daktela_async.webhooks.LineAnswered` or
+    :class:`~daktela_async.webhooks.CallHungUp`. Names are case-sensitive, as in the
+    API document.
+
+    Every documented parameter must be present, but its value may be empty (anonymous
+    callers have no number; ``${FROM_DID}`` is empty on internal calls), except
+    ``idcall``, the call's identity, and ``action``. Other parameters are kept in the
+    event's ``extra`` (the last value wins when one is repeated); *secret_param* is
+    dropped.
+
+    Args:
+        params: ``(name, value)`` pairs, as ``parse_qsl(..., keep_blank_values=True)``
+            gives them.
+        secret_param: The shared secret's parameter name, never kept in ``extra``.
+
+    Returns:
+        The event, not yet stamped (``seq=0``).
+
+    Raises:
+        DaktelaUsageError: The parameters are not one of the four hooks: none of the
+            hook parameters, both kinds mixed, a documented parameter missing or given
+            twice, an unknown ``action``, or an empty ``idcall``. ``.parameter`` names
+            the first parameter at fault.
+    """
+    known: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    for name, value in params:
+        if name == secret_param:
+            continue
+        if name in _INCOMING or name in _LINE:
+            if name in known:
+                raise DaktelaUsageError(f"parameter {name!r} given more than once", parameter=name)
+            known[name] = value
+        else:
+            extra[name] = value
+    incoming = [name for name in _INCOMING if name in known]
+    line = [name for name in _LINE if name in known]
+    if incoming and line:
+        raise DaktelaUsageError(
+            "parameters of the incoming hook (callid, dnd) and of the line hooks "
+            "(callerId, calleeId, line, idcall, action) are mixed",
+            parameter=incoming[0],
+        )
+    if incoming:
+        missing = [name for name in _INCOMING if name not in known]
+        if missing:
+            raise DaktelaUsageError(f"missing parameter {missing[0]!r}", parameter=missing[0])
+        return IncomingCall(caller=known["callid"], did=known["dnd"], extra=extra)
+    if not line:
+        raise DaktelaUsageError(
+            "not a Daktela hook: expected callid and dnd (incoming call), or callerId, "
+            "calleeId, line, idcall and action (line hooks)"
+        )
+    if "action" not in known:
+        raise DaktelaUsageError("missing parameter 'action'", parameter="action")
+    cls = _ACTIONS.get(known["action"])
+    if cls is None:
+        raise DaktelaUsageError(
+            f"action must be ringing, answer or hangup, not {_short(known['action'])}",
+            parameter="action",
+        )
+    missing = [name for name in _LINE if name not in known]
+    if missing:
+        names = ", ".join(missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise DaktelaUsageError(f"missing parameter{plural} {names}", parameter=missing[0])
+    if not known["idcall"]:
+        raise DaktelaUsageError("parameter 'idcall' must not be empty", parameter="idcall")
+    return cls(
+        call_id=known["idcall"],
+        line=known["line"],
+        caller=known["callerId"],
+        callee=known["calleeId"],
+        extra=extra,
+    )
+
+
+def _clean(text: str) -> str:
+    # The AGI script passes every value to Asterisk over the line-based AGI protocol;
+    # a newline from CRM data must not end (or inject) a command.
+    return _CONTROL.sub(" ", text)
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, enum.Enum):
+        return _scalar(value.value)
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, bytes | bytearray):
+        return _clean(bytes(value).decode("utf-8", "replace"))
+    return _clean(str(value))
+
+
+def _flatten_into(flat: dict[str, str], prefix: str, value: object, depth: int) -> None:
+    if isinstance(value, Mapping | list | tuple):
+        if depth > _MAX_DEPTH:
+            raise ValueError(f"the answer is nested deeper than {_MAX_DEPTH} levels")
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        empty = True
+        for key, item in items:
+            empty = False
+            name = _scalar(key)
+            _flatten_into(flat, f"{prefix}.{name}" if prefix else name, item, depth + 1)
+        if empty and prefix:
+            flat[prefix] = ""
+    else:
+        flat[prefix] = _scalar(value)
+
+
+def flatten_answer(answer: Mapping[str, object]) -> dict[str, str]:
+    """Flatten a lookup's answer into the flat object of strings the PBX reads.
+
+    The PBX stores each top-level key as ``${HASH(CRMAPI,KEY)}``, so every value
+    becomes a string:
+
+    - a string stays as it is; ``None`` becomes ``""``;
+    - ``True``/``False`` become ``"1"``/``"0"`` (dialplan conditions treat ``"0"`` and
+      ``""`` as false, but ``"false"`` as true);
+    - an enum member becomes its value; bytes are decoded as UTF-8; anything else
+      (numbers, dates, decimals) becomes ``str(value)``;
+    - a nested mapping or list becomes dotted keys: ``{"CONTACT": {"NAME": "Jan"}}``
+      gives ``CONTACT.NAME``, ``{"PHONES": ["1", "2"]}`` gives ``PHONES.0`` and
+      ``PHONES.1``; an empty one gives its key with ``""``. When two paths flatten to
+      the same key, the later one wins.
+
+    Control characters (newlines, tabs, NUL...) in keys and values become spaces: the
+    values travel on to Asterisk over the line-based AGI protocol.
+
+    Args:
+        answer: What the lookup returned.
+
+    Returns:
+        A new flat ``dict[str, str]``.
+
+    Raises:
+        ValueError: The answer is nested deeper than 16 levels (or contains itself).
+    """
+    flat: dict[str, str] = {}
+    _flatten_into(flat, "", answer, 0)
+    return flat
+
+
+def _networks(allow: Iterable[str] | None) -> tuple[Network, ...] | None:
+    if allow is None:
+        return None
+    if isinstance(allow, str):
+        allow = [allow]
+    networks: list[Network] = []
+    for entry in allow:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError as exc:
+            raise DaktelaUsageError(
+                f"allow: {entry!r} is not an IP address or network", parameter="allow"
+            ) from exc
+    return tuple(networks)
+
+
+def _describe(event: WebhookEvent) -> str:
+    if isinstance(event, IncomingCall):
+        return f"{event.kind} seq={event.seq}"
+    return f"{event.kind} seq={event.seq} call={event.call_id} line={event.line}"
+
+
+class WebhookApp:
+    """ASGI application receiving the PBX's CRM hooks (see the module docstring).
+
+    Example::
+
+        async def lookup(event: WebhookEvent) -> dict[str, str] | None:
+            if isinstance(event, IncomingCall):
+                contact = await crm.find(event.caller)
+                return {"NAME": contact.name, "ADDRESS": contact.address}
+            return None
+
+        async with client.watch(users=["hajek"]) as watcher:
+            app = WebhookApp(lookup, hub=watcher.hub, secret="s3cret")
+            # serve `app`, or route to it: Route("/crm/hook", app)
+
+    Args:
+        lookup: ``async def lookup(event) -> Mapping[str, object] | None``, called with
+            the published event for every hook; what it returns is the PBX's answer
+            (flattened by :func:`flatten_answer`; ``None`` answers ``{}``). Without a
+            lookup every hook is answered ``{}`` (events are still published). It is
+            cancelled when the budget passes; one that swallows the cancellation
+            delays the answer.
+        hub: Where events are published: a watcher's ``watcher.hub``, so one
+            subscriber sees realtime and webhook events together, or any
+            :class:`~daktela_async.realtime.Hub`. By default a new hub, as :attr:`hub`.
+        budget: Seconds from the request's arrival to the answer: past it the lookup is
+            cancelled and the PBX gets ``{}``.
+        secret: A shared secret the hook must carry, as the *secret_param* query (or
+            form) parameter or the *secret_header* header; compared in constant time.
+        secret_header: The header that may carry the secret.
+        secret_param: The query parameter that may carry the secret (never kept in
+            events, whether or not a secret is set).
+        allow: IP addresses and networks (``"10.0.0.0/8"``) allowed to call; the client
+            address is the ASGI scope's ``client`` (what the server saw, or what its
+            proxy-header handling put there). A single string is one entry. ``None``
+            allows everybody.
+
+    Attributes:
+        hub: The hub events are published to (subscribe to it for webhook events).
+        budget: The time budget in seconds.
+
+    Raises:
+        DaktelaUsageError: Bad settings: a lookup that is not callable, a budget that is
+            not a positive number, an empty secret, or an allow-list entry that is not
+            an address or network.
+    """
+
+    def __init__(
+        self,
+        lookup: Lookup | None = None,
+        *,
+        hub: Hub | None = None,
+        budget: float = LOOKUP_BUDGET,
+        secret: str | None = None,
+        secret_header: str = SECRET_HEADER,
+        secret_param: str = SECRET_PARAM,
+        allow: Iterable[str] | None = None,
+    ) -> None:
+        if lookup is not None and not callable(lookup):
+            raise DaktelaUsageError("lookup must be an async callable", parameter="lookup")
+        if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
+            raise DaktelaUsageError(
+                f"budget must be a positive number of seconds, not {budget!r}", parameter="budget"
+            )
+        if secret is not None and not secret:
+            raise DaktelaUsageError("secret must not be empty", parameter="secret")
+        self._lookup = lookup
+        self.hub = hub if hub is not None else Hub()
+        self.budget = float(budget)
+        self._secret = secret.encode() if secret is not None else None
+        self._secret_header = secret_header
+        self._secret_param = secret_param
+        self._allow = _networks(allow)
+        self._hooks = 0
+        self._answered = 0
+        self._timeouts = 0
+        self._failures = 0
+        self._rejected = 0
+        self._forbidden = 0
+
+    def __repr__(self) -> str:
+        protected = [
+            *(["secret"] if self._secret is not None else []),
+            *(["allow-list"] if self._allow is not None else []),
+        ]
+        return f"<WebhookApp budget={self.budget:g}s protected={','.join(protected) or 'no'}>"
+
+    @property
+    def stats(self) -> WebhookStats:
+        """The counters so far."""
+        return WebhookStats(
+            hooks=self._hooks,
+            answered=self._answered,
+            timeouts=self._timeouts,
+            failures=self._failures,
+            rejected=self._rejected,
+            forbidden=self._forbidden,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = await self._handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, request: Request) -> Response:
+        start = anyio.current_time()
+        client = request.client.host if request.client is not None else None
+        if not self._allowed(client):
+            return self._forbid(client, "address not in the allow-list")
+        try:
+            if request.method not in ("GET", "POST"):
+                raise _BadRequest(405, f"method {request.method} not allowed (GET or POST)")
+            params = list(request.query_params.multi_items())
+            if request.method == "POST":
+                params.extend(await self._form(request))
+            if not self._secret_ok(request, params):
+                return self._forbid(client, "missing or wrong secret")
+            event = parse_hook(params, secret_param=self._secret_param)
+        except (_BadRequest, DaktelaUsageError) as exc:
+            status = exc.status if isinstance(exc, _BadRequest) else 400
+            self._rejected += 1
+            _log.warning("bad hook from %s: %s (answered %d)", client, exc.message, status)
+            headers = {"Allow": "GET, POST"} if status == 405 else None
+            return _json({"error": exc.message}, status, headers)
+        self._hooks += 1
+        published = self._publish(event)
+        body, outcome = await self._answer(published, start + self.budget)
+        elapsed = (anyio.current_time() - start) * 1000
+        _log.info("%s from %s: %s in %.1f ms", _describe(published), client, outcome, elapsed)
+        return Response(body, 200, media_type=_JSON)
+
+    def _allowed(self, client: str | None) -> bool:
+        if self._allow is None:
+            return True
+        if client is None:
+            return False
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._allow)
+
+    def _secret_ok(self, request: Request, params: Sequence[tuple[str, str]]) -> bool:
+        if self._secret is None:
+            return True
+        given = [value for name, value in params if name == self._secret_param]
+        header = request.headers.get(self._secret_header)
+        if header is not None:
+            given.append(header)
+        # Every candidate is compared, so the time does not tell which one was close.
+        ok = False
+        for value in given:
+            ok |= hmac.compare_digest(value.encode(), self._secret)
+        return ok
+
+    def _forbid(self, client: str | None, reason: str) -> Response:
+        self._forbidden += 1
+        _log.warning("hook from %s refused: %s (answered 403)", client, reason)
+        return _json({"error": "forbidden"}, 403)
+
+    async def _form(self, request: Request) -> list[tuple[str, str]]:
+        body = bytearray()
+        async with contextlib.aclosing(request.stream()) as chunks:
+            async for chunk in chunks:
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise _BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        if not body:
+            return []
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != _FORM:
+            raise _BadRequest(400, f"a POST body must be {_FORM}")
+        return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+    def _publish(self, event: WebhookEvent) -> WebhookEvent:
+        try:
+            published = self.hub.publish(event)
+        except Exception:
+            # The hub never raises by design; if it did, the PBX must still get its answer.
+            _log.exception("publishing %s failed", event.kind)
+            return event
+        # attrs.evolve keeps the class: the stamped event is the same kind of event.
+        return cast("WebhookEvent", published)
+
+    async def _answer(self, event: WebhookEvent, deadline: float) -> tuple[bytes, str]:
+        if self._lookup is None:
+            return _EMPTY, "no lookup, answered {}"
+        done = False
+        result: object = None
+        try:
+            with anyio.CancelScope(deadline=deadline):
+                result = await self._lookup(event)
+                done = True
+        except Exception:
+            self._failures += 1
+            _log.exception("lookup failed for %s; answered {}", _describe(event))
+            return _EMPTY, "lookup failed, answered {}"
+        if not done:
+            self._timeouts += 1
+            _log.warning(
+                "lookup for %s took longer than %g s; cancelled, answered {}",
+                _describe(event),
+                self.budget,
+            )
+            return _EMPTY, "lookup timed out, answered {}"
+        if result is None:
+            self._answered += 1
+            return _EMPTY, "lookup returned None, answered {}"
+        if not isinstance(result, Mapping):
+            self._failures += 1
+            _log.error(
+                "lookup for %s returned %s, not a mapping; answered {}",
+                _describe(event),
+                type(result).__name__,
+            )
+            return _EMPTY, "lookup answer unusable, answered {}"
+        try:
+            flat = flatten_answer(result)
+        except (ValueError, RecursionError) as exc:
+            self._failures += 1
+            _log.error("lookup answer for %s unusable (%s); answered {}", _describe(event), exc)
+            return _EMPTY, "lookup answer unusable, answered {}"
+        self._answered += 1
+        return orjson.dumps(flat), f"answered {len(flat)} keys"
+
+
+def _json(
+    body: Mapping[str, str], status: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(dict(body)), status, headers=headers, media_type=_JSON)
