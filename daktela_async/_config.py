@@ -223,6 +223,7 @@ class PoolLimits:
         default=KEEPALIVE_EXPIRY, validator=attrs.validators.ge(0)
     )
 
+
 # --- realtime ---------------------------------------------------------------------------------
 
 #: First backoff ceiling after a realtime source fails: recover quickly from a blip.

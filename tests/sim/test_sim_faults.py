@@ -34,14 +34,15 @@ def client(sim: Simulator, timeout: float = 5.0) -> httpx.AsyncClient:
 
 @pytest.mark.anyio
 async def test_latency_delays_the_answer(sim: Simulator) -> None:
-    sim.inject("latency", seconds=0.3, count=1)
+    sim.inject("latency", seconds=1.0, count=1)
     async with client(sim) as http:
         started = time.monotonic()
         slow = await http.get(USERS)
         middle = time.monotonic()
         fast = await http.get(USERS)
-    assert 0.3 <= middle - started < 1.5
-    assert time.monotonic() - middle < 0.3
+    # Generous bounds: a loaded CI machine must not fail what is a 1 s vs ~1 ms difference.
+    assert 1.0 <= middle - started < 3.0
+    assert time.monotonic() - middle < 0.9
     assert slow.json() == fast.json()
 
 
@@ -94,7 +95,7 @@ async def test_hang_holds_until_the_client_gives_up(sim: Simulator) -> None:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             await http.get(USERS)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0
         assert fault.hits == 1
         after = await http.get(USERS)
     assert after.json()["status"] == 1
@@ -106,7 +107,7 @@ async def test_hang_for_a_duration_then_answers(sim: Simulator) -> None:
     async with client(sim) as http:
         started = time.monotonic()
         answer = await http.get(USERS)
-    assert 0.3 <= time.monotonic() - started < 2.0
+    assert 0.3 <= time.monotonic() - started < 4.0
     assert answer.json()["status"] == 1
 
 
