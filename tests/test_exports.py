@@ -38,3 +38,14 @@ def test_every_error_is_a_daktela_error() -> None:
     assert len(errors) == 9
     for error in errors:
         assert issubclass(error, daktela_async.DaktelaError)
+
+
+def test_models_module_is_the_public_home_of_the_result_models() -> None:
+    import daktela_async.models as models
+    from daktela_async import _models
+
+    assert set(models.__all__) <= set(_models.__all__)
+    for name in models.__all__:
+        assert getattr(models, name) is getattr(_models, name)
+    assert "AgentState" in models.__all__
+    assert "structure" in models.__all__
