@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "browser"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
@@ -46,3 +49,28 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site; any warning (griffe, broken link or anchor) fails it."""
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """The web dashboard in headless Chromium: Debian's package, driven by Playwright."""
+    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
+        if shutil.which("apt-get") and os.geteuid() == 0:
+            env = {"DEBIAN_FRONTEND": "noninteractive"}
+            session.run("apt-get", "update", "-qq", external=True, env=env)
+            session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env=env)
+        elif os.environ.get("CI"):
+            session.error("the browser tests need Chromium, and this machine cannot install it")
+        else:
+            session.skip("no Chromium: install Debian's chromium package to run this session")
+    # Playwright drives the system Chromium: never `playwright install` (no downloads here).
+    session.install("-e", ".[dev]", "playwright>=1.44")
+    session.run(
+        "pytest",
+        "tests/browser",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        *session.posargs,
+        env={"DAKTELA_REQUIRE_BROWSER": "1", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
+    )

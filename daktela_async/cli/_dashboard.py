@@ -1,0 +1,327 @@
+"""The web dashboard: a Starlette app fed by a watcher, and ``daktela-async dashboard``.
+
+Routes:
+
+- ``/``: the page (:mod:`daktela_async.cli._page`), everything inline.
+- ``/events``: server-sent events. Each browser gets its own watcher subscription with
+  ``overflow="latest"``, so a slow browser holds only the newest state of each agent
+  and queue, never a backlog. The stream opens with ``retry:`` (the reconnection
+  delay) and a ``hello`` message, then the replayed current state (every agent and
+  queue row at once), then changes as they happen, a ``sample`` of the chart every
+  couple of seconds, and a ``ping`` when nothing else was sent for a while (the page
+  reopens a stream that stays silent).
+- ``/snapshot``: the whole board as JSON (the page uses it after ``dropped``).
+
+Messages are JSON objects with a ``type``: ``hello``, ``agent``, ``queue``,
+``sample``, ``source``, ``dropped`` and ``ping`` (the fields are what
+:meth:`~daktela_async.cli._view.Board.message` writes).
+
+The server is uvicorn on the caller's asyncio loop (the dashboard needs the asyncio
+backend), bound to a socket opened here, so that a port in use is an ``OSError`` to
+report rather than uvicorn's exit. Closing the dashboard ends every stream first, so
+the server stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..realtime import (
+    AgentStateChanged,
+    QueuesSummaryChanged,
+    QueueStatsChanged,
+    SourceFailed,
+    SourceRecovered,
+    Subscription,
+    Watcher,
+)
+from ._page import render_page
+from ._settings import CLIError
+from ._view import Board, ClockOffset, to_millis
+
+__all__ = ["Dashboard", "serve_dashboard"]
+
+#: What the board is made of (calls and queue logins are inside the agent states).
+_BOARD_KINDS: Final = (
+    AgentStateChanged,
+    QueueStatsChanged,
+    QueuesSummaryChanged,
+    SourceFailed,
+    SourceRecovered,
+)
+
+_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_PAGE_HEADERS: Final = {
+    **_HEADERS,
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+def _sse(message: dict[str, Any]) -> str:
+    return f"data: {json.dumps(message, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Dashboard:
+    """The web dashboard of one watcher.
+
+    Run :meth:`run` (in a task group) to keep the shared board and the chart's samples,
+    and serve :attr:`app`; :func:`serve_dashboard` does both.
+
+    Args:
+        watcher: Where the events come from (its ``subscribe`` is called once per
+            browser, and once for the shared board).
+        title: The page's title.
+        queue_titles: Queue id to name.
+        pause_titles: Pause id to name.
+        sample_every: Seconds between samples of the chart.
+        keep: Samples the chart keeps (``keep * sample_every`` seconds of history).
+        heartbeat: Seconds of silence after which a stream sends a ``ping``.
+        retry: Milliseconds the browser waits before reconnecting a dropped stream.
+    """
+
+    def __init__(
+        self,
+        watcher: Watcher,
+        *,
+        title: str = "Daktela",
+        queue_titles: dict[str, str] | None = None,
+        pause_titles: dict[str, str] | None = None,
+        sample_every: float = 2.0,
+        keep: int = 150,
+        heartbeat: float = 15.0,
+        retry: int = 2000,
+    ) -> None:
+        self.watcher = watcher
+        self.title = title
+        self.queue_titles = dict(queue_titles or {})
+        self.pause_titles = dict(pause_titles or {})
+        self.clock = ClockOffset()
+        self.board = Board(
+            queue_titles=self.queue_titles, pause_titles=self.pause_titles, clock=self.clock
+        )
+        self.samples: deque[tuple[int, int, int]] = deque(maxlen=keep)
+        self._keep = keep
+        self._sample_every = sample_every
+        self._heartbeat = heartbeat
+        self._retry = retry
+        self._tick = min(1.0, sample_every, heartbeat)
+        self._streams: set[Subscription] = set()
+        self._closed = False
+        self.app = Starlette(
+            routes=[
+                Route("/", self._page),
+                Route("/events", self._events),
+                Route("/snapshot", self._snapshot),
+            ]
+        )
+
+    def _new_board(self) -> Board:
+        """A browser's board: it takes known start times from the shared one."""
+        return Board(
+            queue_titles=self.queue_titles,
+            pause_titles=self.pause_titles,
+            clock=self.clock,
+            reference=self.board,
+        )
+
+    @property
+    def streams(self) -> int:
+        """Browsers connected now."""
+        return len(self._streams)
+
+    def _subscribe(self, name: str) -> Subscription:
+        # Coalescing keeps one event per agent, queue and source: room for all of them.
+        room = len(self.watcher.users) + len(self.queue_titles) + 512
+        return self.watcher.subscribe(
+            kinds=_BOARD_KINDS, overflow="latest", maxsize=room, name=name
+        )
+
+    # --- background work --------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Keep the shared board current and sample the chart until cancelled."""
+        async with self._subscribe("dashboard") as events, anyio.create_task_group() as tg:
+            tg.start_soon(self._sample_forever)
+            task_status.started()
+            async for event in events:
+                self.board.apply(event)
+            tg.cancel_scope.cancel()
+
+    def _sample(self) -> None:
+        waiting, ready = self.board.totals()
+        self.samples.append((to_millis(_now()), waiting, ready))
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await anyio.sleep(self._sample_every)
+            self._sample()
+
+    def close(self) -> None:
+        """End every browser's stream (they reconnect to whatever serves next)."""
+        self._closed = True
+        for subscription in list(self._streams):
+            subscription.close()
+
+    # --- routes -----------------------------------------------------------------------------
+
+    async def _page(self, request: Request) -> Response:
+        return HTMLResponse(render_page(self.title), headers=_PAGE_HEADERS)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole board with the chart's samples, as ``/snapshot`` answers it."""
+        return {
+            **self.board.snapshot_json(),
+            "title": self.title,
+            "users": list(self.watcher.users),
+            "samples": [list(s) for s in self.samples],
+        }
+
+    async def _snapshot(self, request: Request) -> Response:
+        return JSONResponse(self.snapshot(), headers=_HEADERS)
+
+    async def _events(self, request: Request) -> Response:
+        if self._closed:
+            return Response("the dashboard is stopping", status_code=503, headers=_HEADERS)
+        subscription = self._subscribe(f"browser-{request.client.host if request.client else '?'}")
+        self._streams.add(subscription)
+        headers = {**_HEADERS, "X-Accel-Buffering": "no"}
+        return StreamingResponse(
+            self._stream(subscription), media_type="text/event-stream", headers=headers
+        )
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "now": to_millis(_now()),
+            "title": self.title,
+            "users": list(self.watcher.users),
+            "samples": [list(s) for s in self.samples],
+            "heartbeat": int(self._heartbeat * 1000),
+        }
+
+    def _new_samples(self, after: int) -> Iterator[dict[str, Any]]:
+        for t, waiting, ready in self.samples:
+            if t > after:
+                yield {
+                    "type": "sample",
+                    "t": t,
+                    "waiting": waiting,
+                    "ready": ready,
+                    "keep": self._keep,
+                }
+
+    async def _stream(self, subscription: Subscription) -> AsyncIterator[str]:
+        board = self._new_board()
+        try:
+            yield f"retry: {self._retry}\n" + _sse(self._hello())
+            last_sample = self.samples[-1][0] if self.samples else 0
+            last_sent = anyio.current_time()
+            while True:
+                chunks: list[str] = []
+                event = None
+                with anyio.move_on_after(self._tick):
+                    try:
+                        event = await subscription.__anext__()
+                    except StopAsyncIteration:
+                        return
+                while event is not None:
+                    for key in board.apply(event):
+                        message = board.message(key)
+                        if message is not None:
+                            chunks.append(_sse(message))
+                    event = subscription.get_nowait()
+                for sample in self._new_samples(last_sample):
+                    last_sample = sample["t"]
+                    chunks.append(_sse(sample))
+                now = anyio.current_time()
+                if not chunks and now - last_sent >= self._heartbeat:
+                    chunks.append(_sse({"type": "ping", "now": to_millis(_now())}))
+                if chunks:
+                    last_sent = now
+                    yield "".join(chunks)
+        finally:
+            subscription.close()
+            self._streams.discard(subscription)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: Ctrl-C belongs to the command."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _url(sock: socket.socket) -> str:
+    """The page's address on the listening socket *sock*."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"http://{shown}:{port}/"
+
+
+@contextlib.asynccontextmanager
+async def serve_dashboard(dashboard: Dashboard, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve *dashboard* on the listening socket *sock*; yields the page's URL.
+
+    Leaving the block ends the browsers' streams and stops the server.
+    """
+    config = uvicorn.Config(
+        dashboard.app,
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    server = _Server(config)
+    done = anyio.Event()
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            done.set()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(dashboard.run)
+        tg.start_soon(serve)
+        with anyio.fail_after(10):
+            while not server.started and not done.is_set():  # noqa: ASYNC110 - no event to wait on
+                await anyio.sleep(0.01)
+        if done.is_set():
+            raise CLIError("the dashboard's web server did not start")
+        try:
+            yield _url(sock)
+        finally:
+            dashboard.close()
+            server.should_exit = True
+            with anyio.move_on_after(5, shield=True):
+                await done.wait()
+            tg.cancel_scope.cancel()

@@ -1,0 +1,191 @@
+"""``daktela-async dashboard``, and the listening socket the demo's ``--web`` shares.
+
+This module imports no web framework: the app (:mod:`daktela_async.cli._dashboard`,
+Starlette and uvicorn) is imported when the command runs, so that the other commands
+work without the ``cli`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import ipaddress
+import math
+import socket
+import sys
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+import anyio
+
+from ._settings import (
+    CLIError,
+    add_connection_arguments,
+    check_connection,
+    open_client,
+    resolve_connection,
+    split_csv,
+)
+from ._view import fetch_titles, logged_in_agents
+
+if TYPE_CHECKING:
+    from .._client import DaktelaClient
+    from ..realtime import Watcher
+
+__all__ = ["DEFAULT_PORT", "add_parser", "bind", "exposure_warning", "open_socket", "run"]
+
+#: The port the dashboard listens on unless told otherwise.
+DEFAULT_PORT: Final = 8080
+
+#: Seconds between looks for agents who logged in since the dashboard started.
+_REDISCOVER: Final = 60.0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on *host*:*port* (0 picks a free port).
+
+    Raises:
+        OSError: The address is taken or cannot be bound.
+    """
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        family = socket.AF_INET  # a name such as "localhost"
+    sock = socket.create_server((host, port), family=family, backlog=128)
+    sock.setblocking(False)
+    return sock
+
+
+def open_socket(host: str, port: int | None) -> tuple[socket.socket, str | None]:
+    """Bind *port*, or :data:`DEFAULT_PORT` with a free port as the fallback.
+
+    Returns:
+        The socket, and a note for the user when the default port was taken.
+
+    Raises:
+        CLIError: The address cannot be bound.
+    """
+    wanted = DEFAULT_PORT if port is None else port
+    try:
+        return bind(host, wanted), None
+    except OSError as exc:
+        error = exc
+        if port is None and exc.errno == errno.EADDRINUSE:
+            try:
+                return bind(host, 0), f"port {DEFAULT_PORT} is taken; using a free one"
+            except OSError as again:
+                error = again
+    raise CLIError(f"cannot listen on {host}:{wanted}: {error.strerror or error}")
+
+
+def exposure_warning(host: str) -> str | None:
+    """A warning when *host* is not a loopback address (the dashboard has no login)."""
+    if host == "localhost":
+        return None
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    return (
+        f"warning: listening on {host}: whoever can reach it sees agents' names and "
+        "callers' numbers (the dashboard has no login)"
+    )
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``dashboard`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "dashboard",
+        help="serve the live web dashboard for a PBX",
+        description="Serve a live web dashboard (agent board, queue statistics, chart) "
+        "for a PBX, until Ctrl-C (or --duration).",
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        metavar="LOGIN",
+        dest="users",
+        help="agent to show (repeat, or separate with commas); default: every agent "
+        "logged in, looked up again every minute",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, help=f"port ({DEFAULT_PORT}, or a free one when it is taken)"
+    )
+    parser.add_argument(
+        "--stats-interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between queue statistics polls (2)",
+    )
+    parser.add_argument("--title", help="the page's title (default: Daktela and the host)")
+    parser.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)"
+    )
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+async def _rediscover(watcher: Watcher, client: DaktelaClient, interval: float) -> None:
+    """Every *interval* seconds, start watching agents who logged in since."""
+    from .._errors import DaktelaError
+
+    while True:
+        await anyio.sleep(interval)
+        # An outage here is the watcher's to report; the next round tries again.
+        with contextlib.suppress(DaktelaError):
+            known = set(watcher.users)
+            await watcher.add_users(u for u in await logged_in_agents(client) if u not in known)
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._dashboard import Dashboard, serve_dashboard
+
+    if args.duration is not None and not args.duration > 0:
+        raise CLIError("--duration must be a positive number of seconds", exit_code=2)
+    if not args.stats_interval > 0:
+        raise CLIError("--stats-interval must be a positive number of seconds", exit_code=2)
+    users = split_csv(args.users)
+    connection = resolve_connection(args)
+    sock, note = open_socket(args.host, args.port)
+    with sock:
+        async with open_client(connection) as client:
+            await check_connection(client)
+            discover = not users
+            if discover:
+                users = await logged_in_agents(client)
+            queues, pauses = await fetch_titles(client)
+            title = args.title or f"Daktela · {_host_of(client.base_url)}"
+            watcher = client.watch(
+                users, stats=("queues", "summary"), stats_interval=args.stats_interval
+            )
+            async with watcher:
+                dashboard = Dashboard(
+                    watcher, title=title, queue_titles=queues, pause_titles=pauses
+                )
+                async with serve_dashboard(dashboard, sock) as url, anyio.create_task_group() as tg:
+                    for line in (note, exposure_warning(args.host)):
+                        if line:
+                            print(line, file=err, flush=True)
+                    print(f"Dashboard: {url}", file=out, flush=True)
+                    print(
+                        f"watching {len(users)} agents at {client.base_url}; Ctrl-C to stop",
+                        file=err,
+                        flush=True,
+                    )
+                    if discover:
+                        tg.start_soon(_rediscover, watcher, client, _REDISCOVER)
+                    await anyio.sleep(math.inf if args.duration is None else args.duration)
+                    tg.cancel_scope.cancel()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``dashboard`` with parsed arguments; returns the exit status."""
+    result: int = anyio.run(_dashboard, args, sys.stdout, sys.stderr, backend="asyncio")
+    return result

@@ -1,0 +1,265 @@
+"""``daktela-async watch``: print the watcher's events as they come.
+
+One line per event, readable by default; with ``--jsonl`` one JSON object per line
+(``type``, ``seq``, ``time``, then the event's fields, models in the server's JSON
+shape), flushed after each line so that ``| jq`` and log shippers see events at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import enum
+import json
+import math
+import sys
+from typing import Any, Final, TextIO
+
+import anyio
+import attrs
+
+from .._errors import DaktelaUsageError
+from .._models import unstructure
+from ..realtime import (
+    STATS_SOURCES,
+    AgentCallEnded,
+    AgentCallStarted,
+    AgentStateChanged,
+    CallChanged,
+    Event,
+    EventsDropped,
+    PauseStatsChanged,
+    QueueLoginChanged,
+    QueuesSummaryChanged,
+    QueueStatsChanged,
+    SessionChanged,
+    SourceFailed,
+    SourceRecovered,
+)
+from ._settings import (
+    CLIError,
+    add_connection_arguments,
+    check_connection,
+    open_client,
+    resolve_connection,
+    split_csv,
+)
+from ._view import logged_in_agents
+
+__all__ = ["EVENT_KINDS", "add_parser", "event_to_dict", "format_event", "run"]
+
+_EVENT_TYPES: Final[tuple[type[Event], ...]] = (
+    AgentStateChanged,
+    AgentCallStarted,
+    AgentCallEnded,
+    QueueLoginChanged,
+    QueueStatsChanged,
+    QueuesSummaryChanged,
+    SessionChanged,
+    CallChanged,
+    PauseStatsChanged,
+    SourceFailed,
+    SourceRecovered,
+    EventsDropped,
+)
+
+#: The ``type`` of every event, as ``--kind`` and the JSON lines name them.
+EVENT_KINDS: Final = tuple(cls.kind for cls in _EVENT_TYPES)
+
+
+def _json_value(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return unstructure(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """An event as a JSON-ready dict: ``type``, ``seq``, ``time``, then its own fields.
+
+    Models (``previous``, ``current``, ``call``...) take the server's JSON shape, so a
+    line's ``current`` reads like an ``RTUserState`` answer.
+    """
+    data: dict[str, Any] = {"type": event.kind, "seq": event.seq, "time": event.time.isoformat()}
+    for field in attrs.fields(type(event)):
+        if field.name not in ("seq", "time"):
+            data[field.name] = _json_value(getattr(event, field.name))
+    if isinstance(event, SourceFailed):
+        data["stopped"] = event.stopped
+    return data
+
+
+def _call_text(direction: str | None, number: str | None, name: str | None) -> str:
+    who = number or "?"
+    if name and name != number:
+        who += f" ({name})"
+    return f"{direction or '?'} {who}"
+
+
+def _describe(event: Event) -> str:
+    if isinstance(event, AgentStateChanged):
+        state = str(event.current.agent_state)
+        if event.current.id_pause is not None:
+            state += f" (pause {event.current.id_pause})"
+        before = "start" if event.previous is None else str(event.previous.agent_state)
+        return f"{event.user}: {before} -> {state}"
+    if isinstance(event, AgentCallStarted | AgentCallEnded):
+        verb = "started" if isinstance(event, AgentCallStarted) else "ended"
+        call = event.call
+        return f"{event.user}: call {verb}, {_call_text(call.direction, call.clid, call.clid_name)}"
+    if isinstance(event, QueueLoginChanged):
+        return f"{event.user}: {'logged into' if event.logged else 'logged out of'} {event.queue}"
+    if isinstance(event, QueueStatsChanged):
+        row = event.current
+        if row is None:
+            return f"queue {event.queue}: gone"
+        return (
+            f"queue {event.queue}: ready {row.users_ready}, busy {row.users_busy}, "
+            f"paused {row.users_pause}, waiting {row.calls_wait}"
+        )
+    if isinstance(event, QueuesSummaryChanged):
+        s = event.current
+        return f"all queues: ready {s.users_ready}, busy {s.users_busy}, waiting {s.calls_wait}"
+    if isinstance(event, SessionChanged):
+        if event.current is None:
+            return f"session of agent {event.agent}: ended"
+        return f"session of agent {event.agent}: {event.current.state}"
+    if isinstance(event, CallChanged):
+        if event.current is None:
+            return f"call {event.call}: ended"
+        c = event.current
+        return f"call {event.call}: {c.state}, {_call_text(c.direction, c.clid, None)}"
+    if isinstance(event, PauseStatsChanged):
+        count = 0 if event.current is None else event.current.count
+        return f"pause {event.pause}: {count} agents"
+    if isinstance(event, SourceFailed):
+        retry = "stopped" if event.retry_in is None else f"retry in {event.retry_in:.1f} s"
+        return f"{event.source} failing ({retry}): {event.error}"
+    if isinstance(event, SourceRecovered):
+        return f"{event.source} recovered after {event.outage:.1f} s"
+    if isinstance(event, EventsDropped):
+        return f"{event.missed} events dropped (this output fell behind)"
+    return event.kind
+
+
+def format_event(event: Event) -> str:
+    """One readable line: local time, ``seq``, kind and what changed."""
+    when = event.time.astimezone().strftime("%H:%M:%S")
+    return f"{when} #{event.seq:<5} {event.kind:<16} {_describe(event)}"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``watch`` command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "watch",
+        help="print live agent and statistics events",
+        description="Watch agents (RTUserState long polls) and realtime statistics; "
+        "print one line per event until Ctrl-C (or --duration).",
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        metavar="LOGIN",
+        dest="users",
+        help="agent login to watch (repeat, or separate with commas)",
+    )
+    parser.add_argument("--all-users", action="store_true", help="watch every agent logged in now")
+    parser.add_argument(
+        "--stats",
+        action="append",
+        metavar="NAMES",
+        help=f"statistics to poll, comma-separated: {', '.join(STATS_SOURCES)}",
+    )
+    parser.add_argument(
+        "--stats-interval", type=float, default=2.0, metavar="S", help="seconds between polls (2)"
+    )
+    parser.add_argument(
+        "--kind",
+        action="append",
+        metavar="KIND",
+        dest="kinds",
+        help=f"print only these event types: {', '.join(EVENT_KINDS)}",
+    )
+    parser.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)"
+    )
+    parser.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    add_connection_arguments(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] | None]:
+    users = split_csv(args.users)
+    stats = split_csv(args.stats)
+    unknown = [s for s in stats if s not in STATS_SOURCES]
+    if unknown:
+        raise CLIError(
+            f"unknown --stats {', '.join(unknown)}; choose from {', '.join(STATS_SOURCES)}",
+            exit_code=2,
+        )
+    kinds = split_csv(args.kinds) or None
+    bad = [k for k in kinds or () if k not in EVENT_KINDS]
+    if bad:
+        raise CLIError(
+            f"unknown --kind {', '.join(bad)}; choose from {', '.join(EVENT_KINDS)}", exit_code=2
+        )
+    if args.duration is not None and not args.duration > 0:
+        raise CLIError("--duration must be a positive number of seconds", exit_code=2)
+    if not args.stats_interval > 0:
+        raise CLIError("--stats-interval must be a positive number of seconds", exit_code=2)
+    if args.count is not None and args.count < 1:
+        raise CLIError("--count must be at least 1", exit_code=2)
+    if not users and not stats and not args.all_users:
+        raise CLIError(
+            "nothing to watch: pass --user LOGIN, --all-users or --stats NAMES", exit_code=2
+        )
+    return users, stats, kinds
+
+
+async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    users, stats, kinds = _options(args)
+    connection = resolve_connection(args)
+    async with open_client(connection) as client:
+        await check_connection(client)
+        if args.all_users:
+            users = list(dict.fromkeys(users + await logged_in_agents(client)))
+            if not users and not stats:
+                raise CLIError("nobody is logged in, and no --stats to poll")
+        try:
+            watcher = client.watch(users, stats=stats, stats_interval=args.stats_interval)
+        except DaktelaUsageError as exc:
+            raise CLIError(str(exc), exit_code=2) from None
+        what = [f"{len(users)} agents"] if users else []
+        what += [f"{', '.join(stats)} statistics"] if stats else []
+        print(f"watching {' and '.join(what)} at {client.base_url}", file=err, flush=True)
+        async with watcher, watcher.subscribe(kinds=kinds, maxsize=10_000, name="cli") as events:
+            with anyio.move_on_after(math.inf if args.duration is None else args.duration):
+                seen = 0
+                async for event in events:
+                    seen += 1
+                    if args.jsonl:
+                        line = json.dumps(event_to_dict(event), ensure_ascii=False, default=str)
+                    else:
+                        line = format_event(event)
+                    out.write(line + "\n")
+                    out.flush()
+                    if (
+                        isinstance(event, SourceFailed)
+                        and event.stopped
+                        and watcher.failure is not None
+                    ):
+                        raise CLIError(f"the PBX stopped the watch: {event.error}")
+                    if args.count is not None and seen >= args.count:
+                        break
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``watch`` with parsed arguments; returns the exit status."""
+    result: int = anyio.run(_watch, args, sys.stdout, sys.stderr, backend="asyncio")
+    return result

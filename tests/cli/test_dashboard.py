@@ -1,0 +1,205 @@
+"""The dashboard's web app on a real loopback server, fed by a watcher of the simulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+import pytest
+
+from daktela_async import DaktelaClient
+from daktela_async.cli._dashboard import Dashboard, serve_dashboard
+from daktela_async.cli._serve import bind, exposure_warning, open_socket
+from daktela_async.cli._settings import CLIError
+from daktela_async.sim import Simulator
+from tests.cli.support import Run, connection
+
+pytestmark = pytest.mark.anyio
+
+Messages = list[dict[str, Any]]
+
+
+def logged_in(sim: Simulator) -> list[str]:
+    return sorted(login for login, a in sim.snapshot()["agents"].items() if a["logged"])
+
+
+@asynccontextmanager
+async def running(sim: Simulator, **options: Any) -> AsyncIterator[tuple[Dashboard, str]]:
+    async with DaktelaClient(sim.url, sim.token) as client:
+        watcher = client.watch(
+            logged_in(sim),
+            stats=("queues", "summary"),
+            stats_interval=0.2,
+            min_unchanged_gap=0.05,
+        )
+        async with watcher:
+            options.setdefault("title", "Test <board>")
+            dashboard = Dashboard(watcher, queue_titles={"1": "Support"}, **options)
+            async with serve_dashboard(dashboard, bind("127.0.0.1", 0)) as url:
+                yield dashboard, url
+
+
+async def read_until(
+    lines: AsyncIterator[str], messages: Messages, done: Callable[[Messages], bool]
+) -> Messages:
+    with anyio.fail_after(10):
+        while not done(messages):
+            line = await anext(lines)
+            if line.startswith("data: "):
+                messages.append(json.loads(line.removeprefix("data: ")))
+    return messages
+
+
+def agent_in(messages: Messages, user: str, state: str) -> dict[str, Any] | None:
+    for m in reversed(messages):
+        if m["type"] == "agent" and m["user"] == user:
+            return m if m["state"] == state else None
+    return None
+
+
+async def test_the_stream_replays_every_agent_then_pushes_changes(sim: Simulator) -> None:
+    await anyio.to_thread.run_sync(sim.set_state, "hajek", "Idle")
+    users = logged_in(sim)
+    async with (
+        running(sim, sample_every=0.2) as (_, url),
+        httpx.AsyncClient(base_url=url) as http,
+        http.stream("GET", "/events") as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-store"
+        lines = response.aiter_lines()
+        assert await anext(lines) == "retry: 2000"
+        messages: Messages = []
+        await read_until(lines, messages, lambda ms: len(ms) >= 1)
+        hello = messages[0]
+        assert hello["type"] == "hello"
+        assert hello["title"] == "Test <board>"
+        assert sorted(hello["users"]) == users
+
+        def every_agent(ms: Messages) -> bool:
+            return {m["user"] for m in ms if m["type"] == "agent"} == set(users)
+
+        await read_until(lines, messages, every_agent)
+        assert agent_in(messages, "hajek", "Idle") is not None
+
+        await anyio.to_thread.run_sync(sim.set_state, "hajek", "Speaking")
+        await read_until(lines, messages, lambda ms: agent_in(ms, "hajek", "Speaking") is not None)
+        speaking = agent_in(messages, "hajek", "Speaking")
+        assert speaking is not None
+        assert speaking["call"]["number"] == "226211245"
+        assert speaking["call"]["direction"] == "in"
+
+        def queue_and_sample(ms: Messages) -> bool:
+            kinds = {m["type"] for m in ms}
+            return {"queue", "sample"} <= kinds
+
+        await read_until(lines, messages, queue_and_sample)
+        queue = next(m for m in messages if m["type"] == "queue" and m["id"] == "1")
+        assert queue["title"] == "Support"
+        sample = next(m for m in messages if m["type"] == "sample")
+        assert set(sample) == {"type", "t", "waiting", "ready", "keep"}
+
+
+async def test_page_and_snapshot(sim: Simulator) -> None:
+    async with running(sim) as (dashboard, url), httpx.AsyncClient(base_url=url) as http:
+        page = await http.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "<title>Test &lt;board&gt;</title>" in page.text
+        assert "Test <board>" not in page.text
+        assert 'new EventSource("events")' in page.text
+        assert "http://" not in page.text
+        assert "https://" not in page.text
+        with anyio.fail_after(10):
+            while len(dashboard.board.agents) < len(logged_in(sim)):  # noqa: ASYNC110 (a count)
+                await anyio.sleep(0.05)
+        snapshot = (await http.get("/snapshot")).json()
+        assert {a["user"] for a in snapshot["agents"]} == set(logged_in(sim))
+        assert snapshot["title"] == "Test <board>"
+        assert isinstance(snapshot["samples"], list)
+
+
+async def test_a_quiet_stream_sends_pings(sim: Simulator) -> None:
+    async with (
+        running(sim, sample_every=60, heartbeat=0.3) as (_, url),
+        httpx.AsyncClient(base_url=url) as http,
+        http.stream("GET", "/events") as response,
+    ):
+        messages: Messages = []
+        await read_until(
+            response.aiter_lines(), messages, lambda ms: bool(ms) and ms[-1]["type"] == "ping"
+        )
+        assert isinstance(messages[-1]["now"], int)
+
+
+async def test_closing_ends_the_streams_and_a_gone_browser_unsubscribes(sim: Simulator) -> None:
+    async with running(sim) as (dashboard, url), httpx.AsyncClient(base_url=url) as http:
+        async with http.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            await read_until(lines, [], lambda ms: len(ms) >= 1)
+            assert dashboard.streams == 1
+        with anyio.fail_after(5):
+            while dashboard.streams:  # noqa: ASYNC110 (the app exposes a count, not an event)
+                await anyio.sleep(0.05)
+        async with http.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            await read_until(lines, [], lambda ms: len(ms) >= 1)
+            dashboard.close()
+            with anyio.fail_after(5):
+                rest = [line async for line in lines]
+            assert all(not line.startswith("retry") for line in rest)
+        refused = await http.get("/events")
+        assert refused.status_code == 503
+
+
+def test_open_socket_falls_back_from_a_taken_default_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with bind("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        monkeypatch.setattr("daktela_async.cli._serve.DEFAULT_PORT", port)
+        sock, note = open_socket("127.0.0.1", None)
+        with sock:
+            assert sock.getsockname()[1] != port
+            assert note is not None
+            assert "taken" in note
+        with pytest.raises(CLIError, match=f"cannot listen on 127.0.0.1:{port}"):
+            open_socket("127.0.0.1", port)
+
+
+def test_exposure_warning() -> None:
+    assert exposure_warning("127.0.0.1") is None
+    assert exposure_warning("::1") is None
+    assert exposure_warning("localhost") is None
+    warning = exposure_warning("0.0.0.0")  # noqa: S104 - the address being warned about
+    assert warning is not None
+    assert "no login" in warning
+
+
+def test_the_dashboard_command_serves_for_a_duration(sim: Simulator, run: Run) -> None:
+    result = run(
+        "dashboard", "--port", "0", "--duration", "0.5", "--user", "hajek", *connection(sim)
+    )
+    assert result.code == 0, result.err
+    assert result.out.startswith("Dashboard: http://127.0.0.1:")
+    assert "watching 1 agents" in result.err
+    assert sim.token not in result.text
+
+
+def test_the_dashboard_command_finds_agents_itself(sim: Simulator, run: Run) -> None:
+    result = run("dashboard", "--port", "0", "--duration", "0.3", *connection(sim))
+    assert result.code == 0, result.err
+    assert f"watching {len(logged_in(sim))} agents" in result.err
+
+
+def test_the_dashboard_command_with_a_bad_token(sim: Simulator, run: Run) -> None:
+    result = run("dashboard", "--port", "0", "--url", sim.url, "--token", "0" * 40)
+    assert result.code == 1
+    assert "refused the token" in result.err
+    assert result.err.count("\n") == 1
