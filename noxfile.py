@@ -74,3 +74,10 @@ def browser(session: nox.Session) -> None:
         *session.posargs,
         env={"DAKTELA_REQUIRE_BROWSER": "1", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
     )
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Measure the benchmark table and write docs/benchmarks.md (`-- --quick` for a short run)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks", "--output", "docs/benchmarks.md", *session.posargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -59,6 +60,13 @@ __all__ = ["DaktelaClient", "RawResponse"]
 logger = logging.getLogger("daktela_async")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_url(url: str) -> httpx.URL:
+    # An idle long poll repeats the same URL (same user, same hash) every hold; parsing it
+    # was the largest single cost of such a poll. httpx.URL is immutable, so sharing is safe.
+    return httpx.URL(url)
+
+
 def _lookup(action: str) -> ActionSpec | None:
     from ._actions import ACTIONS  # the catalogue is large; loaded on first call
 
@@ -111,7 +119,7 @@ class _Prepared:
     action: str
     url: str
     shown_url: str
-    headers: dict[str, str]
+    headers: httpx.Headers
     timeouts: Timeouts
     policy: RetryPolicy
     idempotent: bool
@@ -179,9 +187,11 @@ class DaktelaClient:
         self._token_in: TokenPlacement = token_in
         self._timeouts = Timeouts() if timeout is None else Timeouts.of(timeout)
         self._retry = RetryPolicy() if retries is None else RetryPolicy.of(retries)
-        self._headers = {"User-Agent": "daktela-async", **(headers or {})}
+        fixed = {"User-Agent": "daktela-async", **(headers or {})}
         if token_in == "cookie":  # noqa: S105 - a placement, not a password
-            self._headers["Cookie"] = f"access_token={token}"
+            fixed["Cookie"] = f"access_token={token}"
+        # Built once: every request shares these headers.
+        self._headers = httpx.Headers(fixed)
         self.queues = Queues(self)
         self.operators = Operators(self)
         self.calls = Calls(self)
@@ -306,7 +316,7 @@ class DaktelaClient:
         )
 
     async def _send_once(self, prepared: _Prepared, attempt: int) -> httpx.Response:
-        request = httpx.Request("GET", prepared.url, headers=prepared.headers)
+        request = httpx.Request("GET", _parse_url(prepared.url), headers=prepared.headers)
         started = time.perf_counter()
         status: int | str = "error"
         try:
@@ -499,7 +509,7 @@ class DaktelaClient:
         prepared = self._prepare(
             action, id, version=version, format=format, timeout=timeout, retries=0, params=merged
         )
-        request = httpx.Request("GET", prepared.url, headers=prepared.headers)
+        request = httpx.Request("GET", _parse_url(prepared.url), headers=prepared.headers)
         async with self._pool.stream(
             request, prepared.timeouts, action=action, url=prepared.shown_url
         ) as response:
