@@ -117,9 +117,10 @@ class _Prepared:
     """One request ready to send, with everything needed to retry and report it."""
 
     action: str
-    url: str
+    # Both may carry the token (query or cookie): never in a repr, even a debugger's.
+    url: str = attrs.field(repr=False)
     shown_url: str
-    headers: httpx.Headers
+    headers: httpx.Headers = attrs.field(repr=False)
     timeouts: Timeouts
     policy: RetryPolicy
     idempotent: bool

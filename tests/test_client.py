@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from daktela_async import (
+    NOT_GIVEN,
     DaktelaAPIError,
     DaktelaClient,
     DaktelaError,
@@ -244,6 +245,21 @@ async def test_token_never_shows_in_logs_errors_or_reprs(
     assert "access_token=***" in "".join(seen)
     for text in seen:
         assert TOKEN not in text
+
+
+def test_prepared_requests_do_not_show_the_token() -> None:
+    for token_in in ("query", "cookie"):
+        client = DaktelaClient("https://pbx.example.com", TOKEN, token_in=token_in)
+        prepared = client._prepare(
+            "GetQueues",
+            None,
+            version=NOT_GIVEN,
+            format="json",
+            timeout=NOT_GIVEN,
+            retries=NOT_GIVEN,
+            params={},
+        )
+        assert TOKEN not in repr(prepared)
 
 
 async def test_each_request_logs_one_debug_line(
