@@ -1589,6 +1589,37 @@ def call_script_opened(state: SimState, views: Views, req: ApiRequest) -> Answer
     return Answer({"record": core, "fields": php_array(fields)})
 
 
+_RECORD_TIMES: Final = (
+    "modify_from",
+    "modify_to",
+    "nextcall_from",
+    "nextcall_to",
+    "created_from",
+    "created_to",
+)
+
+
+def _record_time_bounds(req: ApiRequest, prefix: str) -> dict[str, float | None]:
+    """The records' time filters (``<prefix>modify_from`` ...) as timestamps or ``None``."""
+    return {name: req.when(f"{prefix}{name}") for name in _RECORD_TIMES}
+
+
+def _inside(ts: float | None, low: float | None, high: float | None) -> bool:
+    """Whether *ts* is within the optional bounds (no bounds: always)."""
+    if low is None and high is None:
+        return True
+    return ts is not None and (low is None or ts >= low) and (high is None or ts <= high)
+
+
+def _in_bounds(record: Record, bounds: dict[str, float | None]) -> bool:
+    """Whether *record* passes the modify / nextcall / created time filters."""
+    return (
+        _inside(record.edited or record.created, bounds["modify_from"], bounds["modify_to"])
+        and _inside(record.nextcall, bounds["nextcall_from"], bounds["nextcall_to"])
+        and _inside(record.created, bounds["created_from"], bounds["created_to"])
+    )
+
+
 def _search_records(state: SimState, req: ApiRequest, prefix: str) -> list[Record]:
     """Records selected by ``id`` or by ``src_queue`` and the ``search_*`` filters."""
     record_id = req.ident()
@@ -1598,31 +1629,12 @@ def _search_records(state: SimState, req: ApiRequest, prefix: str) -> list[Recor
     if not source:
         raise _missing("src_queue")
     queue = state.queue(source)
-    bounds = {
-        name: req.when(f"{prefix}{name}")
-        for name in (
-            "modify_from",
-            "modify_to",
-            "nextcall_from",
-            "nextcall_to",
-            "created_from",
-            "created_to",
-        )
-    }
-
-    def inside(ts: float | None, low: float | None, high: float | None) -> bool:
-        if low is None and high is None:
-            return True
-        return ts is not None and (low is None or ts >= low) and (high is None or ts <= high)
+    bounds = _record_time_bounds(req, prefix)
 
     return [
         r
         for r in state.records.values()
-        if r.queue_id == queue.id
-        and r.deleted == "0"
-        and inside(r.edited or r.created, bounds["modify_from"], bounds["modify_to"])
-        and inside(r.nextcall, bounds["nextcall_from"], bounds["nextcall_to"])
-        and inside(r.created, bounds["created_from"], bounds["created_to"])
+        if r.queue_id == queue.id and r.deleted == "0" and _in_bounds(r, bounds)
     ]
 
 
@@ -1730,22 +1742,7 @@ def export_data(state: SimState, views: Views, req: ApiRequest) -> Answer:
     queue = state.queue(req.need("queue"))
     actions, statuses = set(req.list("actions")), set(req.list("callstatuses"))
     agents, number = set(req.list("agents")), req.get("phonenumber")
-    bounds = {
-        name: req.when(f"datetime_{name}")
-        for name in (
-            "modify_from",
-            "modify_to",
-            "nextcall_from",
-            "nextcall_to",
-            "created_from",
-            "created_to",
-        )
-    }
-
-    def inside(ts: float | None, low: float | None, high: float | None) -> bool:
-        if low is None and high is None:
-            return True
-        return ts is not None and (low is None or ts >= low) and (high is None or ts <= high)
+    bounds = _record_time_bounds(req, "datetime_")
 
     rows = [
         views.export_row(r)
@@ -1756,9 +1753,7 @@ def export_data(state: SimState, views: Views, req: ApiRequest) -> Answer:
         and (not statuses or r.status in statuses)
         and (not agents or r.user in agents)
         and (not number or r.number == number)
-        and inside(r.edited or r.created, bounds["modify_from"], bounds["modify_to"])
-        and inside(r.nextcall, bounds["nextcall_from"], bounds["nextcall_to"])
-        and inside(r.created, bounds["created_from"], bounds["created_to"])
+        and _in_bounds(r, bounds)
     ]
     return Answer(rows)
 
