@@ -132,13 +132,9 @@ class Views:
     def user_created(user: User) -> dict[str, Any]:
         """A user as ``CreateUser``/``UpdateUser`` answer it (integer id, ``deleted`` null)."""
         return {
+            **Views.user_dict(user),
             "user": int(user.id),
-            "role": user.role,
-            "profile": user.profile,
-            "name": user.name,
-            "title": user.title,
             "description": user.description or None,
-            "password": user.password,
             "email": user.email or None,
             "deleted": None if user.deleted == "0" else user.deleted,
         }
@@ -146,16 +142,9 @@ class Views:
     @staticmethod
     def extension_user(user: User) -> dict[str, Any]:
         """A user as ``GetExtensionUsers`` shows it (no password)."""
-        return {
-            "user": user.id,
-            "role": user.role,
-            "profile": user.profile,
-            "name": user.name,
-            "title": user.title,
-            "description": user.description or "",
-            "email": user.email or "",
-            "deleted": user.deleted,
-        }
+        row = Views.user_dict(user)
+        del row["password"]
+        return {**row, "description": user.description or "", "email": user.email or ""}
 
     # --- queues --------------------------------------------------------------------------
 
