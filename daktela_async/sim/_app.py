@@ -8,7 +8,13 @@ Routes:
   ``{"error":"Uživatel neexistuje","status":0}``. ``GetRecording`` needs no token (the
   recording hash is the credential, as in the document's example).
 - ``GET /_sim/state``, ``GET|POST|DELETE /_sim/faults``, ``POST /_sim/advance``: control
-  endpoints (token required; never faulted).
+  endpoints (token required; never faulted). ``POST /_sim/faults`` takes one fault or a
+  list of them as JSON objects keyed like :class:`Fault`'s attributes (``kind``,
+  ``seconds``, ``status``, ``retry_after``, ``garbage``, ``probability``, ``duration``,
+  ``count``, ``actions``, ``users``; see :meth:`Fault.from_json`), for example
+  ``{"kind": "status", "status": 503, "users": ["hajek"]}`` (only ``hajek``'s
+  ``RTUserState`` and other requests with ``user=hajek`` fail); ``DELETE`` removes the
+  fault ``?id=N``, or all of them.
 
 The application is backend-agnostic (anyio): the threaded :class:`Simulator` serves it
 with uvicorn on asyncio, and tests may call it in memory through ``httpx.ASGITransport``
@@ -268,7 +274,8 @@ class _Api:
                 params.update(parse_php_query(body.decode("utf-8", "replace")))
         req = ApiRequest(version, action, record_id, fmt, params)
 
-        faults = ctx.faults.pick(action)
+        # The agent login a fault may be limited to: RTUserState?user=..., PauseOn, ...
+        faults = ctx.faults.pick(action, user=req.get("user"))
         terminal: Fault | None = None
         for fault in faults:
             if fault.kind == "latency":

@@ -17,7 +17,13 @@ A :class:`Fault` says *what* goes wrong and *when*:
 
 Each fault applies to a share of requests (*probability*, drawn from a seeded RNG),
 for a *duration* (real seconds from when it is added), and/or a *count* of hits,
-optionally only for some *actions*. Control endpoints (``/_sim/...``) are never faulted.
+optionally only for some *actions* and/or some *users*: the agent logins a request names
+in its ``user`` parameter (``RTUserState?user=hajek``, ``PauseOn``, ...). A fault limited
+to users never hits a request without a ``user`` parameter, such as ``RTUsersState`` or
+``RTUserState?extension=...``, so one agent's requests can fail while the others' answer.
+Requests that a fault's filters skip draw nothing from the RNG: adding a filtered fault
+does not change which requests an unfiltered one hits. Control endpoints (``/_sim/...``)
+are never faulted.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import itertools
 import random
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -56,6 +63,9 @@ class Fault:
             until removed or its count is used up).
         count: How many requests it hits before it retires (``None``: no limit).
         actions: Only requests for these actions (``None``: every action).
+        users: Only requests whose ``user`` parameter is one of these agent logins
+            (``None``: every request; a set never hits requests without ``user``). A
+            single string is taken as one login, not as a set of letters.
         id: Set when added to a plan.
     """
 
@@ -68,6 +78,7 @@ class Fault:
     duration: float | None = None
     count: int | None = None
     actions: frozenset[str] | None = None
+    users: frozenset[str] | None = None
     id: int = 0
     expires: float | None = field(default=None, repr=False)
     hits: int = field(default=0, repr=False)
@@ -87,13 +98,15 @@ class Fault:
         if self.actions is not None:
             # Callers pass any collection of names; keep an immutable set.
             self.actions = frozenset(self.actions)
+        self.users = _logins(self.users)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
         """Build a fault from the JSON of ``POST /_sim/faults``.
 
         Keys are the attribute names; ``share`` is accepted for ``probability``,
-        ``code`` for ``status`` and ``garbage_kind`` for ``garbage``.
+        ``code`` for ``status`` and ``garbage_kind`` for ``garbage``. ``actions`` and
+        ``users`` take one name or a list of names.
 
         Raises:
             ValueError: An unknown key or an invalid value.
@@ -108,6 +121,7 @@ class Fault:
             "duration",
             "count",
             "actions",
+            "users",
         }
         aliases = {"share": "probability", "code": "status", "garbage_kind": "garbage"}
         args: dict[str, Any] = {}
@@ -121,6 +135,14 @@ class Fault:
         if "actions" in args and args["actions"] is not None:
             actions = args["actions"]
             args["actions"] = frozenset([actions] if isinstance(actions, str) else actions)
+        if "users" in args and args["users"] is not None:
+            users = args["users"]
+            if isinstance(users, str):
+                users = [users]
+            elif not isinstance(users, list):
+                # A JSON object would iterate as its keys; a number not at all.
+                raise ValueError("users must be a login or a list of logins")
+            args["users"] = frozenset(users)
         for name in ("seconds", "probability", "duration", "retry_after"):
             if args.get(name) is not None:
                 args[name] = float(args[name])
@@ -142,8 +164,27 @@ class Fault:
             "duration": self.duration,
             "count": self.count,
             "actions": sorted(self.actions) if self.actions is not None else None,
+            "users": sorted(self.users) if self.users is not None else None,
             "hits": self.hits,
         }
+
+
+def _logins(users: Iterable[str] | None) -> frozenset[str] | None:
+    """*users* as an immutable set of logins, validated; ``None`` stays ``None``.
+
+    Raises:
+        ValueError: A login that is not a non-empty string, or no login at all.
+    """
+    if users is None:
+        return None
+    # A bare string is an iterable of letters: "hajek" would match no agent at all.
+    found = frozenset([users] if isinstance(users, str) else users)
+    for login in found:
+        if not isinstance(login, str) or not login:
+            raise ValueError(f"users must be agent logins, not {login!r}")
+    if not found:
+        raise ValueError("users must name at least one login (None: every request)")
+    return found
 
 
 class FaultPlan:
@@ -201,8 +242,17 @@ class FaultPlan:
             if (f.expires is None or f.expires > now) and (f.count is None or f.hits < f.count)
         ]
 
-    def pick(self, action: str) -> list[Fault]:
-        """The faults that hit one request for *action* (counting the hits)."""
+    def pick(self, action: str, user: str | None = None) -> list[Fault]:
+        """The faults that hit one request (counting the hits).
+
+        Args:
+            action: The request's action.
+            user: The request's ``user`` parameter (an agent login), ``None`` when it
+                has none; faults limited to users hit only their users' requests.
+
+        Returns:
+            The faults in force that match the request and won their probability draw.
+        """
         if not self._faults:
             return []
         with self._lock:
@@ -210,6 +260,10 @@ class FaultPlan:
             hit = []
             for fault in self._faults:
                 if fault.actions is not None and action not in fault.actions:
+                    continue
+                # Filters come before the draw, so requests a fault cannot hit do not
+                # shift the seeded stream that decides the others.
+                if fault.users is not None and user not in fault.users:
                     continue
                 if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                     continue

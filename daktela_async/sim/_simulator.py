@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -11,7 +11,7 @@ import anyio.to_thread
 from daktela_async.sim._app import SimContext, create_app
 from daktela_async.sim._clock import SimClock, parse_dt
 from daktela_async.sim._dynamics import CallCentre, Traffic
-from daktela_async.sim._faults import Fault, FaultKind, FaultPlan, GarbageKind
+from daktela_async.sim._faults import Fault, FaultKind, FaultPlan, GarbageKind, _logins
 from daktela_async.sim._server import SimServer
 from daktela_async.sim._state import SimState, token_for
 
@@ -30,8 +30,9 @@ class Simulator:
     works the same from synchronous code.
 
     Control methods (:meth:`pause_on`, :meth:`set_state`, :meth:`start_call`,
-    :meth:`inject`, :meth:`advance`, ...) may be called from any thread: they run on the
-    simulator's loop and wake the long polls that their change concerns.
+    :meth:`inject`, :meth:`revoke_token`, :meth:`advance`, ...) may be called from any
+    thread: they run on the simulator's loop and wake the long polls that their change
+    concerns.
 
     Args:
         agents: Operators to create (see :class:`SimState`).
@@ -95,6 +96,8 @@ class Simulator:
         self.context: SimContext = self.app.state.sim
         self.token = token_for(login, password)
         self.host = host
+        # Revoked token -> the user id it stood for; only touched on the loop (run()).
+        self._revoked: dict[str, str] = {}
         self._server = SimServer(self.app, self.context, host, port)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -335,8 +338,32 @@ class Simulator:
         duration: float | None = None,
         count: int | None = None,
         actions: set[str] | frozenset[str] | None = None,
+        users: Iterable[str] | None = None,
     ) -> Fault:
-        """Inject a fault (see :class:`Fault`); returns it (``fault.id`` to remove it)."""
+        """Inject a fault (see :class:`Fault`); returns it (``fault.id`` to remove it).
+
+        Args:
+            kind: What happens (:data:`FaultKind`).
+            seconds: Added delay, for ``latency``.
+            status: HTTP status code, for ``status``.
+            retry_after: ``Retry-After`` seconds sent with a ``status`` fault.
+            garbage: Which broken body, for ``garbage`` (:data:`GarbageKind`).
+            probability: Share of matching requests hit (0..1).
+            duration: Real seconds the fault stays active (``None``: until removed or
+                its count is used up).
+            count: How many requests it hits before it retires (``None``: no limit).
+            actions: Only requests for these actions (``None``: every action).
+            users: Only requests whose ``user`` parameter is one of these agent logins,
+                such as ``RTUserState?user=hajek`` (``None``: every request). One
+                string is one login.
+
+        Returns:
+            The active fault.
+
+        Raises:
+            ValueError: An invalid fault (unknown kind, probability outside 0..1, an
+                empty *users*, ...).
+        """
         return self.faults.add(
             Fault(
                 kind,
@@ -348,8 +375,60 @@ class Simulator:
                 duration=duration,
                 count=count,
                 actions=frozenset(actions) if actions is not None else None,
+                users=_logins(users),
             )
         )
+
+    def revoke_token(self, token: str | None = None) -> None:
+        """Stop accepting *token* (default: :attr:`token`), as if its user's password changed.
+
+        Every later API request with it answers the document's
+        ``{"error":"Uživatel neexistuje","status":0}``, which is how the PBX answers a wrong
+        token. Requests already being answered (held ``RTUserState`` long polls) finish
+        as usual. The control endpoints (``/_sim/...``) check the same tokens, so they
+        answer 401 to it too; the control methods keep working. Revoking a revoked token
+        does nothing.
+
+        Args:
+            token: The token to revoke; the simulator's own :attr:`token` by default.
+
+        Raises:
+            ValueError: The simulator knows no such token.
+        """
+        revoked = self.token if token is None else token
+
+        def revoke(state: SimState) -> None:
+            # The state first: an UpdateUser keeping the password re-issues a revoked token.
+            user_id = state.tokens.pop(revoked, None)
+            if user_id is not None:
+                self._revoked[revoked] = user_id
+            elif revoked not in self._revoked:
+                raise ValueError("the simulator knows no such token")
+
+        self.run(revoke)
+
+    def restore_token(self, token: str | None = None) -> None:
+        """Accept a token revoked by :meth:`revoke_token` again, for the same user.
+
+        Restoring a token that is accepted does nothing.
+
+        Args:
+            token: The token to restore; the simulator's own :attr:`token` by default.
+
+        Raises:
+            ValueError: The simulator knows no such token.
+        """
+        restored = self.token if token is None else token
+
+        def restore(state: SimState) -> None:
+            user_id = self._revoked.pop(restored, None)
+            if user_id is not None:
+                # Should the state have re-issued the token meanwhile, its mapping wins.
+                state.tokens.setdefault(restored, user_id)
+            elif restored not in state.tokens:
+                raise ValueError("the simulator knows no such token")
+
+        self.run(restore)
 
     def clear_faults(self, fault_id: int | None = None) -> int:
         """Remove one fault, or all; returns how many were removed."""

@@ -14,6 +14,8 @@ from daktela_async.sim import Fault, FaultPlan, SimState, Simulator, create_app,
 
 USERS = "/api/3.0/GetUsers/3/json"
 PAUSES = "/api/3.3/GetPauses/json"
+USER_STATE = "/api/4.1/RTUserState/json"
+USERS_STATE = "/api/4.1/RTUsersState/json"
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,67 @@ async def test_faults_can_be_limited_to_actions(sim: Simulator) -> None:
 
 
 @pytest.mark.anyio
+async def test_faults_can_be_limited_to_agents(sim: Simulator) -> None:
+    fault = sim.inject("status", status=503, users=["hajek"])
+    async with client(sim) as http:
+        hajek = await http.get(USER_STATE, params={"user": "hajek"})
+        novak = await http.get(USER_STATE, params={"user": "novak"})
+        every = await http.get(USERS_STATE)
+        # The login counts wherever the request carries it: in a POST form body too.
+        posted = await http.post(USER_STATE, data={"user": "hajek"})
+        by_extension = await http.get(USER_STATE, params={"extension": "1001"})
+    assert fault.users == frozenset({"hajek"})
+    assert hajek.status_code == posted.status_code == 503
+    assert novak.status_code == every.status_code == by_extension.status_code == 200
+    assert novak.json()["result"]["agent_name"] == "novak"
+    assert by_extension.json()["result"]["agent_name"] == "hajek"
+    assert fault.hits == 2
+
+
+@pytest.mark.anyio
+async def test_agent_faults_combine_with_actions_and_take_one_login_as_a_string(
+    sim: Simulator,
+) -> None:
+    # A str is an iterable of letters: it must mean the login, not {"h", "a", ...}.
+    sim.inject("status", status=500, users="novak", actions={"RTUserState"})
+    async with client(sim) as http:
+        novak = await http.get(USER_STATE, params={"user": "novak"})
+        novak_other_action = await http.get("/api/4.1/GetUser/json", params={"user": "novak"})
+        hajek = await http.get(USER_STATE, params={"user": "hajek"})
+    assert novak.status_code == 500
+    assert novak_other_action.status_code == hajek.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_control_endpoint_limits_faults_to_agents(sim: Simulator) -> None:
+    async with client(sim) as http:
+        added = await http.post(
+            "/_sim/faults",
+            json=[
+                {"kind": "status", "code": 502, "users": "hajek"},
+                {"kind": "status", "code": 504, "users": ["novak", "demouser"]},
+            ],
+        )
+        listed = await http.get("/_sim/faults")
+        hajek = await http.get(USER_STATE, params={"user": "hajek"})
+        novak = await http.get(USER_STATE, params={"user": "novak"})
+        demouser = await http.get(USER_STATE, params={"user": "demouser"})
+        michalhajek = await http.get(USER_STATE, params={"user": "michalhajek"})
+        every = await http.get(USERS_STATE)
+        not_a_list = await http.post("/_sim/faults", json={"kind": "reset", "users": {"a": 1}})
+        no_login = await http.post("/_sim/faults", json={"kind": "reset", "users": []})
+    assert added.status_code == 201
+    assert [f["users"] for f in added.json()] == [["hajek"], ["demouser", "novak"]]
+    assert [f["users"] for f in listed.json()] == [["hajek"], ["demouser", "novak"]]
+    assert hajek.status_code == 502
+    assert novak.status_code == demouser.status_code == 504
+    assert michalhajek.status_code == every.status_code == 200
+    assert michalhajek.json()["result"]["agent_name"] == "michalhajek"
+    assert not_a_list.status_code == no_login.status_code == 400
+    assert "users" in not_a_list.json()["error"]
+
+
+@pytest.mark.anyio
 async def test_duration_faults_expire(sim: Simulator) -> None:
     sim.inject("status", status=502, duration=0.3)
     async with client(sim) as http:
@@ -186,6 +249,29 @@ async def test_a_share_hits_about_that_share_and_repeats_with_the_seed(
     assert set(codes) == {200, 500}
 
 
+def test_agent_filters_skip_requests_before_the_draw() -> None:
+    logins: list[str | None] = ["hajek", "novak", None, "hajek", "demouser"] * 200
+
+    def pattern(*extra: Fault) -> list[list[int]]:
+        plan = FaultPlan(5)
+        plan.add(Fault("status", probability=0.5))
+        for fault in extra:
+            plan.add(fault)
+        return [[f.id for f in plan.pick("RTUserState", user=u)] for u in logins]
+
+    alone = pattern()
+    # A fault for an agent that never asks must not draw: the unfiltered fault then hits
+    # exactly the requests it hits alone.
+    assert pattern(Fault("latency", probability=0.5, users=frozenset({"nobody"}))) == alone
+
+    novak_only = Fault("latency", probability=0.5, users=frozenset({"novak"}))
+    shared = pattern(novak_only)
+    hit_novak = [2 in ids for ids in shared]
+    assert all(u == "novak" for u, hit in zip(logins, hit_novak, strict=True) if hit)
+    assert 60 <= novak_only.hits <= 140
+    assert pattern(Fault("latency", probability=0.5, users=frozenset({"novak"}))) == shared
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.anyio
 async def test_in_memory_reset_raises_a_transport_error(anyio_backend: str) -> None:
@@ -212,3 +298,14 @@ def test_fault_validation() -> None:
     assert fault.seconds == 0.5
     assert fault.probability == 0.5
     assert fault.actions == frozenset({"X"})
+    assert fault.users is None
+    assert fault.to_json()["users"] is None
+    one = Fault.from_json({"kind": "reset", "users": "hajek"})
+    two = Fault.from_json({"kind": "reset", "users": ["novak", "hajek", "novak"]})
+    assert one.users == frozenset({"hajek"})
+    assert two.users == frozenset({"hajek", "novak"})
+    assert two.to_json()["users"] == ["hajek", "novak"]
+    assert Fault("reset", users="hajek").users == frozenset({"hajek"})  # type: ignore[arg-type]
+    for bad in ([], [""], [1], 5, {"hajek": 1}):
+        with pytest.raises(ValueError, match="users"):
+            Fault.from_json({"kind": "reset", "users": bad})
