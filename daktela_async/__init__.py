@@ -15,6 +15,7 @@ from ._config import (
 )
 from ._errors import (
     DaktelaAPIError,
+    DaktelaAuthError,
     DaktelaConnectError,
     DaktelaDecodeError,
     DaktelaError,
@@ -57,6 +58,7 @@ __all__ = [
     "Backoff",
     "CallChanged",
     "DaktelaAPIError",
+    "DaktelaAuthError",
     "DaktelaClient",
     "DaktelaConnectError",
     "DaktelaDecodeError",

@@ -240,6 +240,11 @@ class DaktelaClient:
         return self._api_version
 
     @property
+    def timeouts(self) -> Timeouts:
+        """The client's default timeouts (a watcher raises only read and deadline for holds)."""
+        return self._timeouts
+
+    @property
     def pool(self) -> TransportPool:
         """The transport pool (for its ``shard_count`` and ``in_flight``)."""
         return self._pool

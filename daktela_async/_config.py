@@ -226,10 +226,27 @@ class PoolLimits:
 
 # --- realtime ---------------------------------------------------------------------------------
 
-#: First backoff ceiling after a realtime source fails: recover quickly from a blip.
+#: First backoff ceiling after one agent's (or one stats endpoint's) request fails.
 REALTIME_BACKOFF_INITIAL: Final = 1.0
-#: Backoff ceiling during a long outage: one probe every <= 30 s keeps the load negligible.
+#: Backoff ceiling of one failing agent: a logged-out agent costs one request per <= 30 s.
 REALTIME_BACKOFF_MAX: Final = 30.0
+#: First ceiling of the outage prober's backoff: a blip is over in a fraction of a second.
+PROBE_BACKOFF_INITIAL: Final = 0.25
+#: The prober's ceiling: one request per <= 2 s however many agents wait, so the board is
+#: stale for at most ~2 s after the PBX listens again (mean 1 s with full jitter).
+PROBE_BACKOFF_MAX: Final = 2.0
+#: A ``Retry-After`` up to this long is honoured by realtime sources; a longer one is capped.
+REALTIME_RETRY_AFTER_MAX: Final = 30.0
+#: Held polls cannot tell a hold from a hang for up to their read timeout (75 s): a cheap
+#: canary request this often (plus its timeout) notices a hung PBX within ~15 s.
+CANARY_INTERVAL: Final = 10.0
+#: The canary's read timeout and deadline: it asks for something a healthy PBX serves in ms.
+CANARY_TIMEOUT: Final = 5.0
+#: Token checks triggered by suspicious answers are at least this far apart.
+TOKEN_CHECK_GAP: Final = 1.0
+#: Un-held ``RTUserState`` requests (no ``hash``: first polls, resyncs) in flight at once, so
+#: re-arming 1000 agents after an outage does not stampede a PBX that just came back.
+RESYNC_CONCURRENCY: Final = 32
 #: RTStats* endpoints are polled this often: dashboards refresh about every 2 s.
 STATS_INTERVAL: Final = 2.0
 #: Without ``hash`` (API < 4.0) agent states are polled this often.

@@ -7,6 +7,7 @@ DaktelaError
 │   └── DaktelaTimeoutError      connect, read, write, pool or overall deadline passed
 ├── DaktelaHTTPStatusError       an HTTP answer with a non-2xx status (.status_code)
 ├── DaktelaAPIError              the envelope said {"status": 0} (.message is the server's text)
+├── DaktelaAuthError             the PBX refuses the access token (a watcher's final failure)
 ├── DaktelaDecodeError           the body is not the envelope: HTML, truncated JSON, wrong shape
 └── DaktelaUsageError            bad input, found before anything was sent (also a ValueError)
     └── DaktelaVersionError      the action (or a parameter) is newer than the client's api_version
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "DaktelaAPIError",
+    "DaktelaAuthError",
     "DaktelaConnectError",
     "DaktelaDecodeError",
     "DaktelaError",
@@ -111,6 +113,15 @@ class DaktelaAPIError(DaktelaError):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.message}" if self.action else self.message
+
+
+class DaktelaAuthError(DaktelaError):
+    """The PBX refuses the access token: HTTP 401/403, or a status-0 answer to a token check.
+
+    A watcher stops every source when it meets this and its subscriptions raise it after
+    their last event; the refusal it stems from is its ``__cause__``. Asking again with
+    the same token cannot help: the token was revoked, or the password changed.
+    """
 
 
 class DaktelaDecodeError(DaktelaError):

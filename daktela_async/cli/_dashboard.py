@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .._errors import DaktelaError
 from ..realtime import (
     AgentStateChanged,
     QueuesSummaryChanged,
@@ -170,8 +171,13 @@ class Dashboard:
         async with self._subscribe("dashboard") as events, anyio.create_task_group() as tg:
             tg.start_soon(self._sample_forever)
             task_status.started()
-            async for event in events:
-                self.board.apply(event)
+            try:
+                async for event in events:
+                    self.board.apply(event)
+            except DaktelaError:
+                # The watcher stopped for good (a refused token): the board keeps its last
+                # state, with the final SourceFailed applied, for the pages still open.
+                pass
             tg.cancel_scope.cancel()
 
     def _sample(self) -> None:
@@ -209,6 +215,10 @@ class Dashboard:
     async def _events(self, request: Request) -> Response:
         if self._closed:
             return Response("the dashboard is stopping", status_code=503, headers=_HEADERS)
+        if self.watcher.stopped:
+            failure = self.watcher.failure
+            text = f"the watch stopped: {failure}" if failure else "the watch stopped"
+            return Response(text, status_code=503, headers=_HEADERS)
         subscription = self._subscribe(f"browser-{request.client.host if request.client else '?'}")
         self._streams.add(subscription)
         headers = {**_HEADERS, "X-Accel-Buffering": "no"}
@@ -249,7 +259,7 @@ class Dashboard:
                 with anyio.move_on_after(self._tick):
                     try:
                         event = await subscription.__anext__()
-                    except StopAsyncIteration:
+                    except (StopAsyncIteration, DaktelaError):
                         return
                 while event is not None:
                     for key in board.apply(event):

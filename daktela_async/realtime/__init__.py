@@ -1,5 +1,8 @@
 """The realtime engine: long-poll supervisor, stats pollers, change events, fan-out.
 
+How failures are judged (outage, one agent's problem, a refused token, a usage error)
+is drawn in ``_health``; see also ``docs/concepts/realtime.md``.
+
 Start it from a client::
 
     async with client.watch(users=["hajek", "novak"], stats=("queues",)) as watcher:
@@ -8,6 +11,7 @@ Start it from a client::
                 ...
 """
 
+from ._core import STATS_SOURCES
 from ._events import (
     AgentCallEnded,
     AgentCallStarted,
@@ -23,8 +27,9 @@ from ._events import (
     SourceFailed,
     SourceRecovered,
 )
+from ._health import Backoff, SourceStats
 from ._hub import Hub, OverflowPolicy, SubscriberStats, SubscriberTooSlow, Subscription
-from ._watcher import STATS_SOURCES, Backoff, SourceStats, Watcher, WatcherStats
+from ._watcher import Watcher, WatcherStats
 
 __all__ = [
     "STATS_SOURCES",

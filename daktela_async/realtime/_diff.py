@@ -16,7 +16,7 @@ from ._events import (
     QueueLoginChanged,
 )
 
-__all__ = ["agent_events", "same_agent_state", "table_changes"]
+__all__ = ["agent_events", "same_agent_state", "same_on_board", "table_changes"]
 
 
 def same_agent_state(previous: AgentState, current: AgentState) -> bool:
@@ -26,6 +26,31 @@ def same_agent_state(previous: AgentState, current: AgentState) -> bool:
     if previous.hash == current.hash and previous.hash is not None:
         return True
     return attrs.evolve(current, hash=previous.hash) == previous
+
+
+def _board(state: AgentState) -> tuple[Any, ...]:
+    calls = tuple((c.id_call, c.call_state, c.answered, c.onhold) for c in state.calls)
+    queues = tuple(sorted((str(q.queue), bool(q.rt_logged)) for q in state.login_oqueues))
+    return (
+        state.agent_state,
+        state.id_pause,
+        state.state_time,
+        state.onpause,
+        state.exten,
+        state.logintime,
+        calls,
+        queues,
+    )
+
+
+def same_on_board(previous: AgentState, current: AgentState) -> bool:
+    """Whether two answers show the same state, comparing what a board shows.
+
+    ``RTUsersState`` rows and ``RTUserState`` answers describe the same agent with
+    different detail (fewer queue keys); this compares only state, pause, times,
+    extension, calls and queue logins.
+    """
+    return _board(previous) == _board(current)
 
 
 def agent_events(user: str, previous: AgentState | None, current: AgentState) -> Iterator[Event]:

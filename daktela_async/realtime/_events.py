@@ -38,6 +38,7 @@ __all__ = [
     "SessionChanged",
     "SourceFailed",
     "SourceRecovered",
+    "event_kinds",
 ]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -308,3 +309,19 @@ class EventsDropped(Event):
     kind: ClassVar[str] = "events_dropped"
 
     missed: int
+
+
+def event_kinds() -> dict[str, type[Event]]:
+    """Every event kind a subscription can filter on, and its class.
+
+    Looked up when asked, so event classes defined elsewhere (the webhooks' hook
+    events) are included.
+    """
+    found: dict[str, type[Event]] = {}
+    pending: list[type[Event]] = [Event]
+    while pending:
+        cls = pending.pop()
+        if cls is not Event:
+            found.setdefault(cls.kind, cls)
+        pending.extend(cls.__subclasses__())
+    return found

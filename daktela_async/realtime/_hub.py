@@ -28,7 +28,7 @@ import attrs
 
 from .._config import BLOCK_TIMEOUT, SUBSCRIBER_MAXSIZE
 from .._errors import DaktelaError, DaktelaUsageError
-from ._events import Event, EventsDropped
+from ._events import Event, EventsDropped, event_kinds
 
 __all__ = ["Hub", "OverflowPolicy", "SubscriberStats", "SubscriberTooSlow", "Subscription"]
 
@@ -92,7 +92,9 @@ class Subscription:
         self._full_since: float | None = None
         self._wakeup = anyio.Event()
         self._closed = False
-        self._failure: SubscriberTooSlow | None = None
+        self._failure: DaktelaError | None = None
+        # The seq of the last event dropped since the last EventsDropped was read.
+        self._dropped_seq = 0
         self.delivered = 0
         self.dropped = 0
 
@@ -118,20 +120,15 @@ class Subscription:
             return
         if self._policy == "latest":
             key = event.key
-            if key in self._latest:
-                del self._latest[key]
-                self._missed += 1
-                self.dropped += 1
-            elif len(self._latest) >= self._maxsize:
-                self._latest.popitem(last=False)
-                self._missed += 1
-                self.dropped += 1
+            old = self._latest.pop(key, None)
+            if old is None and len(self._latest) >= self._maxsize:
+                old = self._latest.popitem(last=False)[1]
+            if old is not None:
+                self._dropped(old)
             self._latest[key] = event
         elif self._policy == "drop_oldest":
             if len(self._ring) >= self._maxsize:
-                self._ring.popleft()
-                self._missed += 1
-                self.dropped += 1
+                self._dropped(self._ring.popleft())
             self._ring.append(event)
         else:
             self._ring.append(event)
@@ -146,6 +143,11 @@ class Subscription:
                 self._full_since = None
         self._wakeup.set()
 
+    def _dropped(self, event: Event) -> None:
+        self._missed += 1
+        self.dropped += 1
+        self._dropped_seq = max(self._dropped_seq, event.seq)
+
     def _fail(self) -> None:
         self._failure = SubscriberTooSlow(
             f"subscriber {self.name!r} stayed over {self._maxsize} buffered events for more "
@@ -155,16 +157,28 @@ class Subscription:
         self._ring.clear()
         self.close()
 
-    def close(self) -> None:
-        """Stop receiving; buffered events can still be read, then iteration ends."""
+    def close(self, failure: DaktelaError | None = None) -> None:
+        """Stop receiving; buffered events can still be read, then iteration ends.
+
+        Args:
+            failure: Raised by the iterator after the buffered events (instead of
+                ending quietly), e.g. the watcher's refused token.
+        """
+        if failure is not None and self._failure is None:
+            self._failure = failure
         self._closed = True
         self._hub._discard(self)
         self._wakeup.set()
 
     def _take(self) -> Event | None:
         if self._missed and self._policy != "block":
-            missed, self._missed = self._missed, 0
-            return EventsDropped(seq=self._hub.seq, time=_now(), missed=missed)
+            # Told where the lost events were, so seq never goes backwards: with
+            # "latest" the buffer may still hold older events than the last one
+            # coalesced away, and those come first.
+            head = next(iter(self._latest.values()), None) if self._policy == "latest" else None
+            if head is None or head.seq > self._dropped_seq:
+                missed, self._missed = self._missed, 0
+                return EventsDropped(seq=self._dropped_seq, time=_now(), missed=missed)
         if self._policy == "latest":
             if self._latest:
                 return self._latest.popitem(last=False)[1]
@@ -185,7 +199,8 @@ class Subscription:
                 self.delivered += 1
                 return event
             if self._failure is not None:
-                raise self._failure
+                # A fresh traceback per raise: the same failure may end many iterators.
+                raise self._failure.with_traceback(None)
             if self._closed:
                 raise StopAsyncIteration
             await self._wakeup.wait()
@@ -290,7 +305,7 @@ class Hub:
             name: A name for :meth:`stats` and error messages.
 
         Raises:
-            DaktelaUsageError: Bad options, or the hub is closed.
+            DaktelaUsageError: Bad options, an unknown kind, or the hub is closed.
         """
         if overflow not in _POLICIES:
             raise DaktelaUsageError(
@@ -301,7 +316,12 @@ class Hub:
             raise DaktelaUsageError("maxsize must be at least 1", parameter="maxsize")
         if self._closed:
             raise DaktelaUsageError("the watcher is closed")
-        kind_names = None if kinds is None else {k if isinstance(k, str) else k.kind for k in kinds}
+        kind_names = None if kinds is None else check_kinds(kinds)
+        if isinstance(users, str | bytes):
+            raise DaktelaUsageError(
+                f"users must be a list of logins, not one string: write users=[{users!r}]",
+                parameter="users",
+            )
         self._counter += 1
         subscription = Subscription(
             self,
@@ -329,8 +349,36 @@ class Hub:
         """The open subscriptions."""
         return list(self._subscriptions)
 
-    def close(self) -> None:
-        """End every subscription (their iterators finish after the buffered events)."""
+    def close(self, failure: DaktelaError | None = None) -> None:
+        """End every subscription (their iterators finish after the buffered events).
+
+        Args:
+            failure: What the iterators raise after their buffered events, when the
+                end is a failure (a refused token) rather than a normal close.
+        """
         self._closed = True
         for subscription in self._subscriptions:
-            subscription.close()
+            subscription.close(failure)
+
+
+def check_kinds(kinds: Iterable[str | type[Event]]) -> set[str]:
+    """Kind names from event classes or names; an unknown one is a :class:`DaktelaUsageError`."""
+    known = event_kinds()
+    if isinstance(kinds, str | bytes):
+        raise DaktelaUsageError(
+            f"kinds must be a list of event kinds, not one string: write kinds=[{kinds!r}]",
+            parameter="kinds",
+        )
+    names: set[str] = set()
+    for kind in kinds:
+        if isinstance(kind, type) and issubclass(kind, Event) and kind is not Event:
+            names.add(kind.kind)
+        elif isinstance(kind, str) and kind in known:
+            names.add(kind)
+        else:
+            raise DaktelaUsageError(
+                f"unknown event kind {kind!r}; choose from {', '.join(sorted(known))} "
+                "(or pass the event classes)",
+                parameter="kinds",
+            )
+    return names

@@ -18,6 +18,8 @@ WATCH: dict[str, Any] = {
     "long_poll_timeout": 2.0,
     "long_poll_deadline": 3.0,
     "backoff": FAST_BACKOFF,
+    "probe_backoff": FAST_BACKOFF,
+    "canary_timeout": 0.5,
     "min_unchanged_gap": 0.05,
 }
 

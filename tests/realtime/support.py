@@ -44,3 +44,17 @@ def established_to(port: int) -> int | None:
         if remote_port == port and fields[3] == "01":
             count += 1
     return count
+
+
+async def until_failure(
+    events: Subscription, timeout: float = 5.0
+) -> tuple[list[Event], Exception]:
+    """Read events until the iterator raises; fail the test if it ends quietly or times out."""
+    seen: list[Event] = []
+    with anyio.fail_after(timeout):
+        try:
+            async for event in events:
+                seen.append(event)
+        except Exception as exc:
+            return seen, exc
+    raise AssertionError(f"the subscription ended without a failure after {seen}")

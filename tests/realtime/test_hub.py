@@ -5,6 +5,8 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from daktela_async import DaktelaUsageError
 from daktela_async._models import RTStatsQueue
@@ -12,10 +14,12 @@ from daktela_async.realtime import (
     Event,
     EventsDropped,
     Hub,
+    OverflowPolicy,
     QueueStatsChanged,
     SourceFailed,
     SubscriberTooSlow,
 )
+from tests.realtime.support import until_failure
 
 pytestmark = pytest.mark.anyio
 
@@ -182,3 +186,53 @@ def test_bad_options_are_usage_errors() -> None:
     hub.close()
     with pytest.raises(DaktelaUsageError, match="closed"):
         hub.subscribe()
+
+
+@given(
+    policy=st.sampled_from(["drop_oldest", "latest"]),
+    maxsize=st.integers(1, 6),
+    script=st.lists(st.one_of(st.sampled_from("123456"), st.just("read")), max_size=80),
+)
+@settings(max_examples=200, deadline=None)
+def test_seq_strictly_increases_as_a_slow_reader_sees_it(
+    policy: OverflowPolicy, maxsize: int, script: list[str]
+) -> None:
+    # A reader that falls behind sees EventsDropped in the place of what it lost, stamped
+    # with the last lost seq: never 6, 4, 5, 6.
+    hub = Hub()
+    sub = hub.subscribe(maxsize=maxsize, overflow=policy)
+    seen: list[Event] = []
+    for step in script:
+        if step == "read":
+            event = sub.get_nowait()
+            if event is not None:
+                seen.append(event)
+        else:
+            hub.publish(queue_event(step, len(seen)))
+    seen += drain(sub)
+    seqs = [e.seq for e in seen]
+    assert seqs == sorted(set(seqs)), seqs
+    lost = sum(e.missed for e in seen if isinstance(e, EventsDropped))
+    assert lost + sum(not isinstance(e, EventsDropped) for e in seen) == hub.published
+
+
+async def test_a_closing_failure_is_raised_after_the_buffered_events() -> None:
+    hub = Hub()
+    first, second = hub.subscribe(), hub.subscribe()
+    hub.publish(failed("auth"))
+    hub.close(DaktelaUsageError("gone"))
+    for sub in (first, second):
+        [event], error = await until_failure(sub)
+        assert isinstance(event, SourceFailed)
+        assert str(error) == "gone"
+    with pytest.raises(DaktelaUsageError, match="closed"):
+        hub.subscribe()
+
+
+async def test_unknown_kinds_are_refused() -> None:
+    hub = Hub()
+    with pytest.raises(DaktelaUsageError, match="agent_state"):
+        hub.subscribe(kinds=["agent_sate"])
+    with pytest.raises(DaktelaUsageError, match="one string"):
+        hub.subscribe(kinds="agent_state")
+    assert hub.subscribe(kinds=[SourceFailed, "queue_stats"]).wants(failed("x"))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 
-from daktela_async import DaktelaClient, Timeouts
+from daktela_async import (
+    DaktelaAPIError,
+    DaktelaAuthError,
+    DaktelaClient,
+    DaktelaUsageError,
+    Timeouts,
+)
 from daktela_async.realtime import (
     AgentStateChanged,
     Event,
@@ -16,7 +23,7 @@ from daktela_async.realtime import (
 )
 from daktela_async.sim import Simulator
 from tests.realtime.conftest import HOLD, WATCH
-from tests.realtime.support import collect_for, collect_until
+from tests.realtime.support import collect_for, collect_until, until_failure
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +38,18 @@ def agent_states(events: list[Event]) -> list[tuple[str, str]]:
     return [(e.user, str(e.current.agent_state)) for e in of(AgentStateChanged, events)]
 
 
+def arrived(expected: set[tuple[str, str]]) -> Callable[[list[Event]], bool]:
+    return lambda seen: expected <= set(agent_states(seen))
+
+
+#: Every kind of fault that means "the PBX is down": no answer, or a gateway's 5xx/429.
+#: (A 500 or a garbled body is an answer about one request: see test_failure_model.)
 FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("status", {"status": 503}),
-    ("status", {"status": 502, "retry_after": 30}),
+    ("status", {"status": 502, "retry_after": 1}),
+    ("status", {"status": 429}),
+    ("status", {"status": 504}),
     ("reset", {}),
-    ("garbage", {"garbage": "html"}),
-    ("garbage", {"garbage": "truncated"}),
-    ("garbage", {"garbage": "wrong_shape"}),
     ("hang", {}),
 ]
 
@@ -48,7 +60,8 @@ async def test_outage_is_reported_once_then_recovered_and_resynced(
 ) -> None:
     async with client.watch(users=USERS, **WATCH) as watcher, watcher.subscribe() as events:
         await collect_until(events, lambda seen: len(agent_states(seen)) == 3)
-        fault = sim.inject(kind, actions={"RTUserState"}, **options)
+        # The whole PBX is down: the probes and the canary fail as well.
+        fault = sim.inject(kind, **options)
         outage = await collect_until(events, lambda seen: bool(of(SourceFailed, seen)))
         [failed] = of(SourceFailed, outage)
         assert failed.source == "agents"
@@ -133,12 +146,20 @@ async def test_wrong_token_stops_every_source_without_polling(sim: Simulator) ->
         assert isinstance(failed, SourceFailed)
         assert failed.source == "auth"
         assert failed.stopped
-        assert failed.error == "GetUser: Uživatel neexistuje"
-        assert await collect_for(events, 0.5) == []
+        assert failed.error_type == "DaktelaAuthError"
+        assert "GetUser: Uživatel neexistuje" in failed.error
+        # After the final event the subscription ends with the failure, at once.
+        _, error = await until_failure(events, timeout=1)
+        assert isinstance(error, DaktelaAuthError)
+        assert isinstance(error.__cause__, DaktelaAPIError)
         sources = watcher.stats().sources
         assert sources["agents"].requests == 0
         assert "stats:queues" not in sources
-        assert watcher.failure is not None
+        assert watcher.failure is error
+        with pytest.raises(DaktelaUsageError, match="stopped"):
+            watcher.subscribe()
+        with pytest.raises(DaktelaUsageError, match="stopped"):
+            await watcher.add_users(["novak"])
 
 
 async def test_http_auth_failure_mid_run_stops_without_a_hot_loop(
@@ -171,3 +192,97 @@ async def test_unknown_agent_is_its_own_source(sim: Simulator, client: DaktelaCl
         seen = await collect_until(events, lambda s: bool(agent_states(s)))
         assert agent_states(seen) == [("hajek", "Paused")]
         assert watcher.stats().sources["agents"].consecutive_failures == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 500},
+        {"kind": "garbage", "garbage": "wrong_shape"},
+        {"kind": "garbage", "garbage": "truncated"},
+        {"kind": "logout"},
+    ],
+    ids=lambda f: str(f.get("status") or f.get("garbage") or f["kind"]),
+)
+async def test_one_agent_failing_leaves_the_others_live(
+    sim: Simulator, client: DaktelaClient, fault: dict[str, Any]
+) -> None:
+    async with client.watch(users=USERS, **WATCH) as watcher, watcher.subscribe() as events:
+        await collect_until(events, lambda seen: len(agent_states(seen)) == 3)
+        options = {k: v for k, v in fault.items() if k != "kind"}
+        if fault["kind"] == "logout":
+            sim.logout("hajek")
+        else:
+            sim.inject(fault["kind"], users={"hajek"}, **options)
+            sim.pause_on("hajek", "7")
+        seen: list[Event] = []
+        for pause in ("7", None):
+            for user in ("novak", "demouser"):
+                if pause:
+                    sim.pause_on(user, pause)
+                else:
+                    sim.pause_off(user)
+            expected = {(user, "Paused" if pause else "Idle") for user in ("novak", "demouser")}
+            seen += await collect_until(events, arrived(expected))
+        if not of(SourceFailed, seen):
+            seen += await collect_until(events, lambda s: bool(of(SourceFailed, s)), timeout=3)
+        assert [f.source for f in of(SourceFailed, seen)] == ["agent:hajek"]
+        assert of(SourceRecovered, seen) == []
+        assert watcher.stats().sources["agents"].consecutive_failures == 0
+
+
+async def test_an_agent_logging_out_during_an_outage_does_not_hold_the_others(
+    sim: Simulator, client: DaktelaClient
+) -> None:
+    async with client.watch(users=USERS, **WATCH) as watcher, watcher.subscribe() as events:
+        await collect_until(events, lambda seen: len(agent_states(seen)) == 3)
+        sim.stop_server()
+        await collect_until(events, lambda seen: bool(of(SourceFailed, seen)))
+        sim.logout("hajek")
+        sim.pause_on("novak", "7")
+        sim.pause_on("demouser", "7")
+        sim.start_server()
+        seen = await collect_until(
+            events,
+            lambda s: {("novak", "Paused"), ("demouser", "Paused")} <= set(agent_states(s)),
+            timeout=8,
+        )
+        assert [r.source for r in of(SourceRecovered, seen)] == ["agents"]
+        if not of(SourceFailed, seen):
+            seen += await collect_until(events, lambda s: bool(of(SourceFailed, s)), timeout=3)
+        assert [f.source for f in of(SourceFailed, seen)] == ["agent:hajek"]
+
+
+async def test_a_revoked_token_ends_every_subscription_within_seconds(
+    sim: Simulator, client: DaktelaClient
+) -> None:
+    async with client.watch(users=USERS, **WATCH) as watcher, watcher.subscribe() as events:
+        await collect_until(events, lambda seen: len(agent_states(seen)) == 3)
+        before = watcher.stats().sources["agents"].requests
+        sim.revoke_token()
+        _, error = await until_failure(events, timeout=5)
+        assert isinstance(error, DaktelaAuthError)
+        # The held polls come back (hold 0.3 s) with status 0; one GetUser settles it.
+        assert watcher.stats().sources["agents"].requests - before <= len(USERS) + 3
+
+
+async def test_the_canary_notices_a_hung_simulator() -> None:
+    async with (
+        Simulator(agents=6, queues=1, speed=0, hold=30.0) as sim,
+        DaktelaClient(sim.url, sim.token) as client,
+        client.watch(
+            users=USERS, long_poll_timeout=60.0, canary_interval=0.5, canary_timeout=0.5
+        ) as watcher,
+        watcher.subscribe() as events,
+    ):
+        await collect_until(events, lambda seen: len(agent_states(seen)) == 3)
+        fault = sim.inject("hang")
+        seen = await collect_until(events, lambda s: bool(of(SourceFailed, s)), timeout=3)
+        assert [f.source for f in of(SourceFailed, seen)] == ["agents"]
+        sim.pause_on("novak", "7")
+        sim.clear_faults(fault.id)
+        seen = await collect_until(
+            events, lambda s: ("novak", "Paused") in agent_states(s), timeout=5
+        )
+        assert [r.source for r in of(SourceRecovered, seen)] == ["agents"]
+        assert watcher.stats().failing == ()

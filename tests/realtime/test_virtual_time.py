@@ -1,17 +1,22 @@
-"""Backoff over long outages, checked in virtual time (trio's MockClock jumps the sleeps)."""
+"""Recovery at scale, checked in virtual time (trio's MockClock jumps every sleep).
+
+The goal of the failure model: 200 agents, the PBX down for 8 s while every agent
+changes; every new state is delivered within 3 s of the PBX answering again, with at
+most 64 un-held requests in flight and a few requests during the outage. A scripted PBX
+behind ``httpx.MockTransport`` plays every kind of outage: refused connections, 503,
+and a hang.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 import trio.testing
 
-from daktela_async import DaktelaClient
-from daktela_async.realtime import Backoff, SourceFailed, SourceRecovered
-from tests.support import TOKEN, FakePBX
+from daktela_async.realtime import AgentStateChanged, SourceFailed, SourceRecovered
+from tests.realtime.pbx import Outage, ScriptedPBX
 
 pytestmark = pytest.mark.anyio
 
@@ -21,49 +26,111 @@ def anyio_backend() -> tuple[str, dict[str, Any]]:
     return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
 
 
-STATE = {
-    "agent_name": "hajek",
-    "id_agent": "4",
-    "agent_state": "Idle",
-    "calls": [],
-    "login_oqueues": [],
-    "hash": "h1",
-}
-
-
-async def test_a_long_outage_costs_a_request_per_backoff_step() -> None:
-    pbx = FakePBX()
-    down = True
-
-    def server(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/GetUser/json"):
-            return httpx.Response(200, json={"status": 1, "error": None, "result": None})
-        if down:
-            return httpx.Response(503)
-        return httpx.Response(200, json={"status": 1, "error": None, "result": STATE})
-
-    pbx.answer(server)
-    client = DaktelaClient("https://pbx.example.com", TOKEN, transport_factory=pbx.factory)
-    users = [f"agent{n}" for n in range(100)]
+async def _outage(agents: int, kind: Outage, down: float) -> dict[str, Any]:
+    users = [f"agent{n:04d}" for n in range(agents)]
+    pbx = ScriptedPBX(users, hold=60.0, latency=0.05)
+    delivered: dict[str, float] = {}
+    failed: list[tuple[str, float]] = []
+    recovered: list[str] = []
+    everyone = anyio.Event()
+    ready: set[str] = set()
+    all_ready = anyio.Event()
+    again: dict[str, float] = {}
+    everyone_again = anyio.Event()
     async with (
-        client,
-        client.watch(users=users, backoff=Backoff(1.0, 30.0)) as watcher,
-        watcher.subscribe(kinds=["source_failed", "source_recovered"]) as events,
+        pbx.client() as client,
+        client.watch(users) as watcher,
+        watcher.subscribe(maxsize=100_000) as events,
+        anyio.create_task_group() as tg,
     ):
-        started = anyio.current_time()
-        await anyio.sleep(600)  # ten virtual minutes of outage
-        requests = watcher.stats().sources["agents"].requests
-        down = False
-        with anyio.fail_after(60):
-            seen = [await events.__anext__(), await events.__anext__()]
-        elapsed = anyio.current_time() - started
-    # 100 agents each retrying every second would be 60 000 requests. One prober whose
-    # backoff is capped at 30 s (full jitter, mean 15 s) sends a few dozen; agents that had
-    # not sent yet wait at the gate instead.
-    assert 600 / 30 <= requests <= 100 + 100, requests
-    [failed, recovered] = seen
-    assert isinstance(failed, SourceFailed)
-    assert failed.source == "agents"
-    assert isinstance(recovered, SourceRecovered)
-    assert recovered.attempts >= 600 / 30
-    assert 600 <= elapsed <= 660
+
+        async def consume() -> None:
+            async for event in events:
+                now = anyio.current_time()
+                if isinstance(event, AgentStateChanged) and event.previous is None:
+                    ready.add(event.user)
+                    if len(ready) == agents:
+                        all_ready.set()
+                if isinstance(event, SourceFailed):
+                    failed.append((event.source, now))
+                elif isinstance(event, SourceRecovered):
+                    recovered.append(event.source)
+                elif isinstance(event, AgentStateChanged) and event.current.agent_state == "Paused":
+                    # Every agent changed while the PBX was down: this is its new state.
+                    delivered.setdefault(event.user, now)
+                    if len(delivered) == agents:
+                        everyone.set()
+                elif (
+                    isinstance(event, AgentStateChanged) and event.current.agent_state == "Ringing"
+                ):
+                    again.setdefault(event.user, now)
+                    if len(again) == agents:
+                        everyone_again.set()
+
+        tg.start_soon(consume)
+        with anyio.fail_after(120):
+            await all_ready.wait()
+        await anyio.sleep(5)  # every poll held
+        before = len(pbx.requests)
+        pbx.go_down(kind)
+        went_down = anyio.current_time()
+        for user in users:
+            pbx.change(user, "Paused")
+        await anyio.sleep(down)
+        during = len(pbx.requests) - before
+        pbx.unheld_peak = 0
+        pbx.come_back()
+        back = anyio.current_time()
+        with anyio.fail_after(120):
+            await everyone.wait()
+        # The long polls are armed again: the next changes arrive as they happen.
+        await anyio.sleep(5)
+        changed = anyio.current_time()
+        for user in users:
+            pbx.change(user, "Ringing")
+        with anyio.fail_after(120):
+            await everyone_again.wait()
+        tg.cancel_scope.cancel()
+    return {
+        "failed": [source for source, _ in failed],
+        "detected": [at - went_down for _, at in failed],
+        "recovered": recovered,
+        "during": during,
+        "resynced": max(delivered.values()) - back,
+        "next_change": max(again.values()) - changed,
+        "unheld_peak": pbx.unheld_peak,
+        "bulk": pbx.count("RTUsersState"),
+    }
+
+
+@pytest.mark.parametrize(("kind", "down"), [("refuse", 8.0), ("503", 8.0), ("hang", 30.0)])
+async def test_200_agents_recover_within_3_s_with_bounded_unheld_requests(
+    kind: Outage, down: float
+) -> None:
+    outcome = await _outage(200, kind, down)
+    assert outcome["resynced"] <= 3.0, outcome
+    assert outcome["unheld_peak"] <= 64, outcome
+    assert outcome["next_change"] <= 1.0, outcome
+    assert outcome["failed"] == ["agents"]
+    assert outcome["recovered"] == ["agents"]
+    # One RTUsersState at the recovery carried every agent's new state.
+    assert outcome["bulk"] == 1
+    if kind == "hang":
+        # Held polls cannot tell; the canary (every 10 s, 5 s timeout) can.
+        assert outcome["detected"][0] <= 20.0, outcome
+        # Canaries, then probes that hang for 5 s each: a few.
+        assert outcome["during"] <= 12, outcome
+    else:
+        # One prober, one request per step (0.25 s doubling to 2 s, full jitter): about
+        # eight in 8 s, for 200 agents.
+        assert outcome["during"] <= 25, outcome
+
+
+async def test_a_long_outage_costs_one_request_per_step_whatever_the_agent_count() -> None:
+    small = await _outage(50, "503", 120.0)
+    large = await _outage(1000, "503", 120.0)
+    # 120 s at a mean of ~1 s per step: about 120 probes, for 50 agents as for 1000.
+    for outcome, agents in ((small, 50), (large, 1000)):
+        assert 30 <= outcome["during"] <= 250, (agents, outcome["during"])
+        assert outcome["resynced"] <= 3.0
+        assert outcome["unheld_peak"] <= 32

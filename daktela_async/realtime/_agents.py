@@ -1,0 +1,344 @@
+"""Agent long polls, the outage prober, the bulk resync and the re-arm after an outage.
+
+Per watched agent one task long-polls ``RTUserState``: the first request has no ``hash``
+(it answers at once with the current state), later ones send the last ``hash`` and the
+server holds them until the agent changes or its hold passes. The ``hash`` advances only
+after the change has been published. Below API 4.0, or when the PBX answers without a
+``hash``, the agent's state is polled at ``poll_interval``.
+
+Failures are judged by :func:`~daktela_async.realtime._health.classify`:
+
+- an ``OUTAGE`` closes the shared gate: every poll in flight is cancelled (a hung PBX
+  keeps them until their read timeout), and a single prober asks with a short-timeout
+  request per backoff step (capped at ~2 s) however many agents wait. Any answer ends
+  the outage: with API 4.1 the probe is ``RTUsersState``, whose answer publishes every
+  agent's current state at once; then the agents re-arm their long polls, at most
+  ``resync_concurrency`` un-held requests at a time.
+- an ``AGENT`` verdict is that agent's own source (``agent:<login>``) with its own
+  backoff; the other agents carry on. A status 0 also asks the canary for a token check.
+- ``AUTH`` and ``USAGE`` stop the whole watcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.abc
+
+from .._errors import DaktelaAPIError, DaktelaError
+from .._models import AgentState, structure
+from .._models._agent_states import structure_agent_states
+from .._transport._request import version_key
+from ._core import Core
+from ._diff import agent_events, same_on_board
+from ._health import OutageGate, TokenCheck, Verdict, classify, retry_after
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["Agents"]
+
+_log = logging.getLogger("daktela_async.realtime")
+
+#: An outage that starts this soon after the last one ended continues its probe backoff.
+_FLAP_WINDOW: Final = 10.0
+
+
+class Agents:
+    """The agent half of a watcher: one long poll per agent, one gate, one prober."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._client = core.client
+        self._settings = core.settings
+        version = version_key(core.client.api_version)
+        self._has_hash = version >= (4, 0)
+        # RTUsersState (4.1) answers for every logged-in agent at once: the cheapest probe,
+        # and the resync in the same request.
+        self._bulk = version >= (4, 1)
+        self._check_action = "GetUser" if version >= (4, 0) else "RTStatsQueuesSummary"
+        self.states: dict[str, AgentState] = {}
+        # Agents whose stored state came from RTUsersState's shorter form.
+        self._partial: set[str] = set()
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._inflight: dict[str, anyio.CancelScope] = {}
+        self._hashless: set[str] = set()
+        self.gate = OutageGate()
+        self.source = core.source("agents")
+        self._unheld = anyio.CapacityLimiter(self._settings.resync_concurrency)
+        self._tg: anyio.abc.TaskGroup | None = None
+        # Agents whose outage the prober's answer disproved: until they answer again,
+        # their transport failures and 5xx are theirs alone (no gate, no stampede).
+        self._suspects: set[str] = set()
+        self._trigger: str | None = None
+        self._attempts = 0
+        self._recovered_at: float | None = None
+        self.canary = TokenCheck(
+            self._check,
+            interval=self._settings.canary_interval or float("inf"),
+            gap=self._settings.token_check_gap,
+            active=lambda: bool(self._scopes) and not self.gate.closed,
+            on_outage=self.outage,
+            on_refused=lambda error, verdict: core.stop(error, verdict, self.source),
+            on_answer=self._canary_answered,
+        )
+
+    # --- the set of agents ----------------------------------------------------------------
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """The agents being polled."""
+        return tuple(self._scopes)
+
+    def start(self, tg: anyio.abc.TaskGroup, users: list[str]) -> None:
+        """Start polling *users* (and the canary) in *tg*."""
+        self._tg = tg
+        if self._settings.canary_interval is not None:
+            tg.start_soon(self.canary.run)
+        for user in users:
+            self.add(user)
+
+    def add(self, user: str) -> None:
+        """Start polling one more agent."""
+        if user in self._scopes or self._tg is None:
+            return
+        scope = anyio.CancelScope()
+        self._scopes[user] = scope
+        self._tg.start_soon(self._run, user, scope)
+
+    def remove(self, user: str) -> None:
+        """Stop polling an agent and forget everything about it (its source included)."""
+        scope = self._scopes.pop(user, None)
+        if scope is not None:
+            scope.cancel()
+        self.states.pop(user, None)
+        self._partial.discard(user)
+        self._hashless.discard(user)
+        self._suspects.discard(user)
+        self._inflight.pop(user, None)
+        self._core.sources.pop(f"agent:{user}", None)
+
+    async def _run(self, user: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            await self._poll(user)
+
+    # --- one agent ------------------------------------------------------------------------
+
+    async def _poll(self, user: str) -> None:
+        settings = self._settings
+        name = f"agent:{user}"
+        hash: str | None = None
+        interval = not self._has_hash
+        while True:
+            await self.gate.wait()
+            epoch = self.gate.epoch
+            started = anyio.current_time()
+            sent = None if interval else hash
+            try:
+                state = await self._request(user, sent)
+            except DaktelaError as exc:
+                hash = None
+                verdict = classify(exc)
+                if verdict is Verdict.OUTAGE and user not in self._suspects:
+                    if epoch == self.gate.epoch:
+                        self.outage(exc, user)
+                    continue
+                source = self._core.source(name)
+                if verdict is not Verdict.AGENT:
+                    self._core.stop(exc, verdict, source)
+                    return
+                if isinstance(exc, DaktelaAPIError):
+                    self._core.suspect_token()
+                delay = settings.backoff.delay(source.failures + 1, retry_after(exc))
+                source.failed(exc, delay)
+                await anyio.sleep(delay)
+                continue
+            if state is None or epoch != self.gate.epoch:
+                # Cancelled by an outage, or an answer from before it: the resync after
+                # the outage supersedes it, and the next request starts afresh.
+                hash = None
+                continue
+            self._answered(name)
+            if not interval and state.hash is None:
+                interval = True
+                self._hashless.add(user)
+                _log.warning(
+                    "RTUserState for %r answered without a hash at API %s: polling this "
+                    "agent every %g s instead of long polling",
+                    user,
+                    self._client.api_version,
+                    settings.poll_interval,
+                )
+            published = self._publish(user, state)
+            hash = state.hash
+            if interval:
+                gap = settings.poll_interval
+            elif sent is not None and not published:
+                # A held poll that came back quickly with nothing new: the server is not
+                # holding requests (or lies about the hash). Never spin.
+                gap = settings.min_unchanged_gap
+            else:
+                gap = 0.0
+            elapsed = anyio.current_time() - started
+            if elapsed < gap:
+                await anyio.sleep(gap - elapsed)
+
+    async def _request(self, user: str, hash: str | None) -> AgentState | None:
+        """One ``RTUserState``; ``None`` when an outage cancelled it."""
+        scope = anyio.CancelScope()
+        self._inflight[user] = scope
+        result: Any = None
+        try:
+            with scope:
+                if hash is None:
+                    async with self._unheld:
+                        self.source.requests += 1
+                        result = await self._client.call("RTUserState", user=user, retries=0)
+                else:
+                    self.source.requests += 1
+                    result = await self._client.call(
+                        "RTUserState",
+                        user=user,
+                        hash=hash,
+                        retries=0,
+                        timeout=self._settings.long_poll,
+                    )
+        finally:
+            if self._inflight.get(user) is scope:
+                del self._inflight[user]
+        if scope.cancelled_caught:
+            return None
+        state: AgentState = structure(result, AgentState, action="RTUserState")
+        return state
+
+    def _answered(self, name: str) -> None:
+        self.source.last_success = time.monotonic()
+        self._suspects.discard(name.partition(":")[2])
+        source = self._core.sources.get(name)
+        if source is not None and source.failures:
+            source.succeeded()
+
+    def _publish(self, user: str, state: AgentState, *, partial: bool = False) -> bool:
+        """Store *state* and publish what changed; whether anything was published."""
+        if user not in self._scopes:
+            return False  # removed while its answer was on the way
+        previous = self.states.get(user)
+        if (
+            previous is not None
+            and (partial or user in self._partial)
+            and same_on_board(previous, state)
+        ):
+            # RTUsersState's rows carry fewer queue details than RTUserState: the same
+            # state in the other form is no change.
+            if not partial:
+                self.states[user] = state
+                self._partial.discard(user)
+            return False
+        self.states[user] = state
+        if partial:
+            self._partial.add(user)
+        else:
+            self._partial.discard(user)
+        published = False
+        for event in agent_events(user, previous, state):
+            self._core.hub.publish(event)
+            published = True
+        return published
+
+    # --- outages --------------------------------------------------------------------------
+
+    def outage(self, error: DaktelaError, user: str | None = None) -> None:
+        """Start an outage (once): cancel the polls in flight and start the prober.
+
+        Args:
+            error: The failure that started it.
+            user: The agent whose request failed (``None``: the canary's).
+        """
+        if self._tg is None or not self.gate.close():
+            return
+        self._trigger = user
+        if self._recovered_at is None or anyio.current_time() - self._recovered_at > _FLAP_WINDOW:
+            self._attempts = 0
+        # Else a flapping PBX: the backoff goes on growing from where the last outage left it.
+        self._attempts += 1
+        delay = self._settings.probe_backoff.delay(self._attempts, retry_after(error))
+        self.source.failed(error, delay)
+        # A hung PBX would keep them until their 75 s read timeout; the re-arm after the
+        # outage sends fresh ones.
+        for scope in list(self._inflight.values()):
+            scope.cancel()
+        self._tg.start_soon(self._probe, delay)
+
+    async def _probe(self, delay: float) -> None:
+        while True:
+            await anyio.sleep(delay)
+            if not self._scopes:
+                break  # nobody left to watch: nothing to probe for
+            try:
+                await self._check()
+                bulk = await self._bulk_states()
+            except DaktelaError as exc:
+                verdict = classify(exc)
+                if verdict is Verdict.OUTAGE:
+                    self._attempts += 1
+                    delay = self._settings.probe_backoff.delay(self._attempts, retry_after(exc))
+                    self.source.failed(exc, delay)
+                    continue
+                if verdict is not Verdict.AGENT or isinstance(exc, DaktelaAPIError):
+                    # The probe asks with nothing but the token: a status 0 refuses it.
+                    self._core.stop(exc, _final(verdict), self.source)
+                    return
+                # A 500 or a garbled body: the PBX answers, so it is reachable again.
+                bulk = None
+            break
+        self.source.succeeded()
+        self._recovered_at = anyio.current_time()
+        if self._trigger is not None:
+            # The PBX answers: if this agent fails the same way again, it is its problem.
+            self._suspects.add(self._trigger)
+        if bulk is not None:
+            by_login = {state.agent_name: state for state in bulk.values()}
+            for user in list(self._scopes):
+                row = by_login.get(user)
+                if row is not None:
+                    self._publish(user, row, partial=True)
+        self.gate.reopen()
+
+    async def _bulk_states(self) -> Mapping[str, AgentState] | None:
+        """Every logged-in agent's state in one ``RTUsersState`` (API 4.1), or ``None``.
+
+        Raises:
+            DaktelaError: Only an ``OUTAGE``: the PBX went away again.
+        """
+        if not self._bulk:
+            return None
+        self.source.requests += 1
+        try:
+            result = await self._client.call("RTUsersState", retries=0)
+            return structure_agent_states(result if result else {})
+        except DaktelaError as exc:
+            if classify(exc) is Verdict.OUTAGE:
+                raise
+            # Refused for this token, or unreadable: re-arm agent by agent instead, and
+            # from now on (a status 0 here would repeat at every outage).
+            self._bulk = not isinstance(exc, DaktelaAPIError)
+            _log.warning("RTUsersState failed during a resync (%s); resyncing agent by agent", exc)
+            return None
+
+    # --- the canary -----------------------------------------------------------------------
+
+    async def _check(self) -> None:
+        self.source.requests += 1
+        await self._client.call(self._check_action, retries=0, timeout=self._settings.probe)
+
+    def _canary_answered(self) -> None:
+        if not self.gate.closed:
+            self.source.last_success = time.monotonic()
+
+
+def _final(verdict: Verdict) -> Verdict:
+    return Verdict.USAGE if verdict is Verdict.USAGE else Verdict.AUTH
