@@ -7,7 +7,8 @@ client's CPU is ``time.process_time()`` of this process. Child processes:
   answering canned envelopes (rendered once by the simulator) for row 1;
 - ``python -m benchmarks._support sim --agents N --hold H``: the simulator (frozen
   clock), controlled over stdin with one JSON object per line (``toggle`` an agent's
-  pause, ``toggle_all``, ``stop`` / ``start`` the server, ``held``, ``hold``).
+  pause, ``toggle_all``, ``stop`` / ``start`` the server, ``held``, ``hold``, ``inject``
+  a fault, ``clear_faults``).
 
 Both print one JSON line (URL, token, logins) when ready, and answer each command with
 one JSON line. ``time.monotonic()`` is ``CLOCK_MONOTONIC`` on Linux, shared by every
@@ -557,6 +558,16 @@ def _serve_sim(agents: int, hold: float) -> None:
 
         return run
 
+    def toggle_all(
+        users: Sequence[str], clear: bool
+    ) -> Callable[[SimState], tuple[dict[str, bool], int, float]]:
+        def run(state: SimState) -> tuple[dict[str, bool], int, float]:
+            paused = {login: toggle(state, login) for login in users}
+            removed = sim.clear_faults() if clear else 0
+            return paused, removed, time.monotonic()
+
+        return run
+
     def set_hold(seconds: float) -> Callable[[SimState], None]:
         def run(_state: SimState) -> None:
             sim.context.hold = seconds
@@ -569,9 +580,24 @@ def _serve_sim(agents: int, hold: float) -> None:
             paused, at = sim.run(toggle_one(command["user"]))
             return {"paused": paused, "t": at}
         if op == "toggle_all":
+            # With ``clear_faults``, the faults are removed in the same step on the
+            # simulator's loop: no request sees the new state with the faults still on.
             users = command.get("users") or generated
-            sim.run(lambda s: [toggle(s, login) for login in users])
-            return {"count": len(users), "t": time.monotonic()}
+            states, removed, at = sim.run(toggle_all(users, bool(command.get("clear_faults"))))
+            return {"count": len(users), "paused": states, "removed": removed, "t": at}
+        if op == "inject":
+            # kind ("status", "hang", "reset", ...), status, actions: see Simulator.inject.
+            actions = command.get("actions")
+            fault = sim.inject(
+                command["kind"],
+                status=int(command.get("status", 503)),
+                actions=None if actions is None else set(actions),
+            )
+            return {"id": fault.id, "t": time.monotonic()}
+        if op == "clear_faults":
+            fault_id = command.get("id")
+            removed = sim.clear_faults(None if fault_id is None else int(fault_id))
+            return {"removed": removed, "t": time.monotonic()}
         if op == "stop":
             sim.stop_server()
             return {"t": time.monotonic()}
