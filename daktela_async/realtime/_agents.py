@@ -22,12 +22,13 @@ Failures are judged by :func:`~daktela_async.realtime._health.classify`:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
+import attrs
 
 from .._errors import DaktelaAPIError, DaktelaError
 from .._models import AgentState, structure
@@ -46,6 +47,9 @@ _log = logging.getLogger("daktela_async.realtime")
 
 #: An outage that starts this soon after the last one ended continues its probe backoff.
 _FLAP_WINDOW: Final = 10.0
+#: Held answers in a row faster than ``min_unchanged_gap`` after which a poll waits out the
+#: gap even when they changed: no agent really changes this often for long.
+_FAST_CHANGES: Final = 3
 
 
 class Agents:
@@ -77,12 +81,14 @@ class Agents:
         self._trigger: str | None = None
         self._attempts = 0
         self._recovered_at: float | None = None
+        self._check_epoch = 0
         self.canary = TokenCheck(
             self._check,
-            interval=self._settings.canary_interval or float("inf"),
+            interval=self._settings.canary_interval,
             gap=self._settings.token_check_gap,
-            active=lambda: bool(self._scopes) and not self.gate.closed,
-            on_outage=self.outage,
+            periodic=lambda: bool(self._scopes) and not self.gate.closed,
+            ready=lambda: not self.gate.closed,
+            on_outage=self._canary_failed,
             on_refused=lambda error, verdict: core.stop(error, verdict, self.source),
             on_answer=self._canary_answered,
         )
@@ -97,8 +103,8 @@ class Agents:
     def start(self, tg: anyio.abc.TaskGroup, users: list[str]) -> None:
         """Start polling *users* (and the canary) in *tg*."""
         self._tg = tg
-        if self._settings.canary_interval is not None:
-            tg.start_soon(self.canary.run)
+        # Always running: a periodic canary is optional, a token check on suspicion is not.
+        tg.start_soon(self.canary.run)
         for user in users:
             self.add(user)
 
@@ -133,7 +139,10 @@ class Agents:
         name = f"agent:{user}"
         hash: str | None = None
         interval = not self._has_hash
+        fast = 0  # answers in a row that came back faster than min_unchanged_gap
         while True:
+            # A transport that answers without suspending must not starve the loop.
+            await anyio.lowlevel.checkpoint()
             await self.gate.wait()
             epoch = self.gate.epoch
             started = anyio.current_time()
@@ -148,10 +157,14 @@ class Agents:
                         self.outage(exc, user)
                     continue
                 source = self._core.source(name)
-                if verdict is not Verdict.AGENT:
+                if verdict in (Verdict.AUTH, Verdict.USAGE):
                     self._core.stop(exc, verdict, source)
                     return
-                if isinstance(exc, DaktelaAPIError):
+                # About this agent (or an outage the prober has disproved for it): its
+                # own source and backoff; the others carry on.
+                if isinstance(exc, DaktelaAPIError) and not source.failures:
+                    # Only an agent that answered before and now says status 0 is
+                    # suspicious: 600 agents off shift must not cost a check each.
                     self._core.suspect_token()
                 delay = settings.backoff.delay(source.failures + 1, retry_after(exc))
                 source.failed(exc, delay)
@@ -175,15 +188,17 @@ class Agents:
                 )
             published = self._publish(user, state)
             hash = state.hash
+            elapsed = anyio.current_time() - started
+            fast = fast + 1 if sent is not None and elapsed < settings.min_unchanged_gap else 0
             if interval:
                 gap = settings.poll_interval
-            elif sent is not None and not published:
-                # A held poll that came back quickly with nothing new: the server is not
-                # holding requests (or lies about the hash). Never spin.
+            elif sent is not None and (not published or fast >= _FAST_CHANGES):
+                # A held poll that came back quickly with nothing new, or "changed" again
+                # and again: the server is not holding requests (or lies about the
+                # hash). Never spin; a real change still arrives with the next answer.
                 gap = settings.min_unchanged_gap
             else:
                 gap = 0.0
-            elapsed = anyio.current_time() - started
             if elapsed < gap:
                 await anyio.sleep(gap - elapsed)
 
@@ -216,7 +231,7 @@ class Agents:
         return state
 
     def _answered(self, name: str) -> None:
-        self.source.last_success = time.monotonic()
+        self.source.last_success = anyio.current_time()
         self._suspects.discard(name.partition(":")[2])
         source = self._core.sources.get(name)
         if source is not None and source.failures:
@@ -258,8 +273,8 @@ class Agents:
             error: The failure that started it.
             user: The agent whose request failed (``None``: the canary's).
         """
-        if self._tg is None or not self.gate.close():
-            return
+        if self._tg is None or not self._scopes or not self.gate.close():
+            return  # no agents: the stats pollers meet an outage on their own
         self._trigger = user
         if self._recovered_at is None or anyio.current_time() - self._recovered_at > _FLAP_WINDOW:
             self._attempts = 0
@@ -277,7 +292,11 @@ class Agents:
         while True:
             await anyio.sleep(delay)
             if not self._scopes:
-                break  # nobody left to watch: nothing to probe for
+                # Everyone was removed: nothing to probe for. An agent added later meets
+                # the outage again, if it is still going on.
+                self.source.reset()
+                self.gate.reopen()
+                return
             try:
                 await self._check()
                 bulk = await self._bulk_states()
@@ -297,7 +316,7 @@ class Agents:
             break
         self.source.succeeded()
         self._recovered_at = anyio.current_time()
-        if self._trigger is not None:
+        if self._trigger in self._scopes:
             # The PBX answers: if this agent fails the same way again, it is its problem.
             self._suspects.add(self._trigger)
         if bulk is not None:
@@ -318,7 +337,10 @@ class Agents:
             return None
         self.source.requests += 1
         try:
-            result = await self._client.call("RTUsersState", retries=0)
+            # The probe's read timeout catches a silent PBX; the client's deadline leaves
+            # time for a long answer (every logged-in agent).
+            timeouts = attrs.evolve(self._settings.probe, deadline=self._client.timeouts.deadline)
+            result = await self._client.call("RTUsersState", retries=0, timeout=timeouts)
             return structure_agent_states(result if result else {})
         except DaktelaError as exc:
             if classify(exc) is Verdict.OUTAGE:
@@ -332,12 +354,18 @@ class Agents:
     # --- the canary -----------------------------------------------------------------------
 
     async def _check(self) -> None:
+        self._check_epoch = self.gate.epoch
         self.source.requests += 1
         await self._client.call(self._check_action, retries=0, timeout=self._settings.probe)
 
+    def _canary_failed(self, error: DaktelaError) -> None:
+        # A check sent before an outage that has since ended says nothing about now.
+        if self._check_epoch == self.gate.epoch:
+            self.outage(error)
+
     def _canary_answered(self) -> None:
         if not self.gate.closed:
-            self.source.last_success = time.monotonic()
+            self.source.last_success = anyio.current_time()
 
 
 def _final(verdict: Verdict) -> Verdict:

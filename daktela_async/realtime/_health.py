@@ -19,6 +19,7 @@ verdict       what it is                                   what the watcher does
 from __future__ import annotations
 
 import enum
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -119,13 +120,16 @@ class Backoff:
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """A delay for failed attempt *attempt* (1-based), uniform in ``[0, ceiling]``.
 
-        A server's ``Retry-After`` is honoured instead (up to :attr:`retry_after_max`):
-        it knows when it will answer again.
+        A server's ``Retry-After`` is honoured (up to :attr:`retry_after_max`) when it is
+        longer: it knows when it will answer again.
         """
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.retry_after_max)
         ceiling = min(self.maximum, self.initial * 2 ** min(max(attempt, 1) - 1, 30))
-        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+        jittered = random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+        if retry_after is not None and retry_after > 0:
+            # At least the backoff: "Retry-After: 0" (or a date in the past) must not
+            # turn a failing source into a request loop.
+            return max(min(retry_after, self.retry_after_max), jittered)
+        return jittered
 
 
 @attrs.frozen(slots=True)
@@ -170,7 +174,7 @@ class Source:
 
     def succeeded(self) -> None:
         """Record an answer; publish :class:`SourceRecovered` when it ends a failure."""
-        self.last_success = time.monotonic()
+        self.last_success = anyio.current_time()
         if self.failures:
             self.reconnects += 1
             started = self.outage_started or self.last_success
@@ -192,7 +196,7 @@ class Source:
         """
         self.failures += 1
         if self.failures == 1 or retry_in is None:
-            self.outage_started = self.outage_started or time.monotonic()
+            self.outage_started = self.outage_started or anyio.current_time()
             self.last_failure = SourceFailed(
                 source=self.name,
                 error=str(error),
@@ -204,9 +208,15 @@ class Source:
         if retry_in is None:
             self.stopped = True
 
+    def reset(self) -> None:
+        """Forget a failure without announcing a recovery (nothing is left to recover)."""
+        self.failures = 0
+        self.outage_started = None
+        self.last_failure = None
+
     def stats(self) -> SourceStats:
         """This source's counters."""
-        age = None if self.last_success is None else time.monotonic() - self.last_success
+        age = None if self.last_success is None else _now() - self.last_success
         return SourceStats(
             name=self.name,
             requests=self.requests,
@@ -215,6 +225,14 @@ class Source:
             last_success_age=age,
             stopped=self.stopped,
         )
+
+
+def _now() -> float:
+    # The event loop's clock (virtual under trio's MockClock), as everywhere in the watcher.
+    try:
+        return anyio.current_time()
+    except Exception:  # no event loop: stats() called after it ended
+        return time.monotonic()
 
 
 class OutageGate:
@@ -258,14 +276,15 @@ class TokenCheck:
     Held polls cannot tell a hold from a hang for up to their read timeout, so the canary
     asks every *interval* seconds, with a short timeout, for something a healthy PBX
     answers at once. Because the request depends on nothing but the token, its answer
-    also settles whether a status 0 from an agent's poll meant a revoked token: a
-    status 0 (or 401/403) to the canary means the token is refused.
+    also settles whether a status 0 from a poll meant a revoked token: a status 0 (or
+    401/403) to the check means the token is refused.
 
     Args:
         request: Sends the check (the caller counts it and sets its timeouts).
-        interval: Seconds between checks while nothing is suspected.
+        interval: Seconds between periodic checks (``None``: only on suspicion).
         gap: Least seconds between two checks, however often :meth:`suspect` is called.
-        active: Whether to check now (no agents watched, or an outage: the prober asks).
+        periodic: Whether a periodic check is wanted now (agents are watched).
+        ready: Whether any check may be sent now (not during an outage: the prober asks).
         on_outage: Called with an ``OUTAGE`` failure of the check.
         on_refused: Called with the failure when the token is refused (or usage is wrong).
         on_answer: Called after a successful check.
@@ -275,17 +294,19 @@ class TokenCheck:
         self,
         request: Callable[[], Awaitable[object]],
         *,
-        interval: float,
+        interval: float | None,
         gap: float,
-        active: Callable[[], bool],
+        periodic: Callable[[], bool],
+        ready: Callable[[], bool],
         on_outage: Callable[[DaktelaError], None],
         on_refused: Callable[[DaktelaError, Verdict], None],
         on_answer: Callable[[], None],
     ) -> None:
         self._request = request
-        self._interval = interval
+        self._interval = math.inf if interval is None else interval
         self._gap = gap
-        self._active = active
+        self._periodic = periodic
+        self._ready = ready
         self._on_outage = on_outage
         self._on_refused = on_refused
         self._on_answer = on_answer
@@ -300,12 +321,14 @@ class TokenCheck:
     async def run(self) -> None:
         """Check forever; returns only after the token was refused."""
         while True:
+            suspected = False
             with anyio.move_on_after(self._interval):
                 await self._wake.wait()
+                suspected = True
             self._wake = anyio.Event()
             if self._last is not None:
                 await anyio.sleep(max(0.0, self._last + self._gap - anyio.current_time()))
-            if not self._active():
+            if not self._ready() or not (suspected or self._periodic()):
                 continue
             self._last = anyio.current_time()
             self.checks += 1

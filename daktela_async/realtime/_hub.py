@@ -17,7 +17,6 @@ subscribers.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable
 from types import TracebackType
@@ -133,7 +132,7 @@ class Subscription:
         else:
             self._ring.append(event)
             if len(self._ring) > self._maxsize:
-                now = time.monotonic()
+                now = anyio.current_time()
                 if self._full_since is None:
                     self._full_since = now
                 elif now - self._full_since > self._block_timeout:

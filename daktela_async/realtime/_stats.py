@@ -72,7 +72,7 @@ class StatsTables:
                 if verdict in (Verdict.AUTH, Verdict.USAGE):
                     self._core.stop(exc, verdict, source)
                     return
-                if isinstance(exc, DaktelaAPIError):
+                if isinstance(exc, DaktelaAPIError) and not source.failures:
                     # RTStats* take no agent: a status 0 is about the token, or this table.
                     self._core.suspect_token()
                 backoff = settings.probe_backoff if verdict is Verdict.OUTAGE else settings.backoff

@@ -20,7 +20,7 @@ from daktela_async._transport._query import parse_php_query
 from tests.support import TOKEN
 
 Outage = Literal["refuse", "503", "hang"]
-AgentFault = Literal["500", "garbage", "nohash"]
+AgentFault = Literal["500", "garbage", "nohash", "flap"]
 
 BAD_TOKEN = "Uživatel neexistuje"
 NOT_LOGGED = "Agent není přihlášen do Call Centra"
@@ -55,6 +55,8 @@ class ScriptedPBX:
         self._went_down = anyio.Event()
         self.agent_faults: dict[str, AgentFault] = {}
         self.token_ok = True
+        #: Sent as ``Retry-After`` with every 500 and 503 (``None``: no header).
+        self.retry_after: str | None = None
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.unheld_in_flight = 0
         self.unheld_peak = 0
@@ -148,7 +150,9 @@ class ScriptedPBX:
         if self.outage == "refuse":
             raise httpx.ConnectError("connection refused")
         if self.outage == "503":
-            return httpx.Response(503, text="<html>503 Service Unavailable</html>")
+            return httpx.Response(
+                503, text="<html>503 Service Unavailable</html>", headers=self._retry_headers()
+            )
         if self.outage == "hang":
             await self._outage_over.wait()
         if not self.token_ok:
@@ -169,12 +173,22 @@ class ScriptedPBX:
             return await self._user_state(str(params["user"]), params.get("hash"))
         return _error(f"unknown action {action}")
 
+    def _retry_headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": self.retry_after}
+
     async def _user_state(self, login: str, client_hash: Any) -> httpx.Response:
         if login not in self.versions:
             return _error(BAD_TOKEN)
         fault = self.agent_faults.get(login)
         if fault == "500":
-            return httpx.Response(500, text="<html>Internal Server Error</html>")
+            return httpx.Response(
+                500, text="<html>Internal Server Error</html>", headers=self._retry_headers()
+            )
+        if fault == "flap":
+            # Ignores the hash and "changes" at every answer.
+            self.versions[login] += 1
+            self.states[login] = "Paused" if self.states[login] == "Idle" else "Idle"
+            return _envelope(self._state(login))
         if fault == "garbage":
             return httpx.Response(200, text=json.dumps({"status": 1, "result": {"agent": 5}}))
         if client_hash is not None and client_hash == f"{login}-{self.versions[login]}":

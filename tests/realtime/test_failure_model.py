@@ -158,6 +158,8 @@ async def test_token_revoked_mid_run_ends_every_subscription() -> None:
         watcher.subscribe(kinds=["source_failed"]) as failures,
     ):
         await initial(events, len(AGENTS))
+        await anyio.sleep(0.3)  # every agent's poll is held now
+        assert pbx.count("RTUserState", held=True) == len(AGENTS)
         before = len(pbx.requests)
         started = anyio.current_time()
         pbx.token_ok = False
@@ -373,3 +375,105 @@ async def test_a_token_revoked_during_an_outage_stops_at_the_first_probe_answer(
         # The probe's GetUser answered status 0: no agent was re-armed against a PBX that
         # refuses the token.
         assert [action for action, _ in pbx.requests[before:]] == ["GetUser"]
+
+
+async def test_agents_off_shift_do_not_cost_a_token_check_per_answer() -> None:
+    pbx = ScriptedPBX(AGENTS, hold=30.0)
+    off = AGENTS[:4]
+    async with watching(pbx, canary_interval=60.0) as (watcher, events):
+        checks = pbx.count("GetUser")
+        for login in off:
+            pbx.logout(login)
+        seen = await collect_for(events, 4.0)
+        assert sorted(f.source for f in of(SourceFailed, seen)) == [f"agent:{u}" for u in off]
+        # Their polls kept answering status 0 (backoff 0.05-0.2 s); only the first answer
+        # of each after a good one asks for a check, and those four fall into one or two.
+        assert sum(1 for _, p in pbx.requests if p.get("user") in off) >= 4 * 10
+        assert pbx.count("GetUser") - checks <= 2
+        assert not watcher.stopped
+
+
+async def test_a_flapping_pbx_never_stops_the_watcher() -> None:
+    pbx = ScriptedPBX(AGENTS, hold=5.0, latency=0.02)
+    async with watching(pbx) as (watcher, events):
+        pbx.go_down("refuse")
+        for _ in range(3):
+            await collect_until(
+                events, lambda s: bool(of(SourceFailed, s)) or bool(of(SourceRecovered, s))
+            )
+            pbx.come_back()
+            await collect_until(events, lambda s: bool(of(SourceRecovered, s)))
+            # Down again before the agent that started the outage has answered.
+            pbx.go_down("refuse")
+        await anyio.sleep(0.3)
+        for login in AGENTS:
+            pbx.change(login, "Paused")
+        pbx.come_back()
+        await collect_until(events, has_all({(u, "Paused") for u in AGENTS}), timeout=5)
+        assert not watcher.stopped
+
+
+async def test_removing_every_agent_during_an_outage_ends_it_quietly() -> None:
+    pbx = ScriptedPBX(["hajek", "novak"], hold=5.0)
+    async with watching(pbx, ["hajek", "novak"]) as (watcher, events):
+        pbx.go_down("503")
+        await collect_until(events, lambda s: bool(of(SourceFailed, s)))
+        await watcher.remove_users(["hajek", "novak"])
+        quiet = await collect_for(events, 0.5)
+        # Nothing recovered while the PBX is still down, and nothing crashed.
+        assert of(SourceRecovered, quiet) == []
+        assert "agents" not in watcher.stats().failing
+        pbx.come_back()
+        await watcher.add_users(["novak"])
+        seen = await collect_until(events, lambda s: bool(states(s)), timeout=3)
+        assert states(seen) == [("novak", "Idle")]
+
+
+@pytest.mark.parametrize("retry_after", ["0", "Thu, 01 Jan 1970 00:00:00 GMT"])
+async def test_retry_after_zero_never_turns_a_failure_into_a_request_loop(
+    retry_after: str,
+) -> None:
+    pbx = ScriptedPBX(["hajek", "novak"], hold=5.0)
+    pbx.retry_after = retry_after
+    async with watching(pbx, ["hajek", "novak"], stats=["summary"]) as (watcher, _):
+        pbx.agent_faults["hajek"] = "500"
+        pbx.change("hajek", "Paused")
+        await anyio.sleep(1.0)
+        hajek = sum(1 for _, p in pbx.requests if p.get("user") == "hajek")
+        # Backoff 0.05 s doubling to 0.2 s: a handful in a second, not thousands.
+        assert hajek <= 20, hajek
+        before = len(pbx.requests)
+        pbx.go_down("503")
+        await anyio.sleep(1.0)
+        # The prober and the stats poller, each at its backoff.
+        assert len(pbx.requests) - before <= 30, len(pbx.requests) - before
+        assert not watcher.stopped
+
+
+@pytest.mark.parametrize("setup", ["stats only", "no periodic canary"])
+async def test_a_revoked_token_is_noticed_without_agents_or_canary(setup: str) -> None:
+    pbx = ScriptedPBX(["hajek"], hold=30.0)
+    users = [] if setup == "stats only" else ["hajek"]
+    options: dict[str, Any] = {"canary_interval": None, "stats": ["summary"], "stats_interval": 0.2}
+    async with (
+        pbx.client() as client,
+        client.watch(users, **{**OPTIONS, **options}) as watcher,
+        watcher.subscribe() as events,
+    ):
+        await collect_until(events, lambda s: any(e.kind == "queues_summary" for e in s))
+        pbx.token_ok = False
+        _, error = await until_failure(events, timeout=3)
+        assert isinstance(error, DaktelaAuthError)
+        assert watcher.stopped
+
+
+async def test_a_pbx_that_changes_at_every_answer_is_polled_at_the_gap() -> None:
+    pbx = ScriptedPBX(["hajek"], hold=5.0)
+    async with watching(pbx, ["hajek"]) as (watcher, _):
+        pbx.agent_faults["hajek"] = "flap"
+        before = len(pbx.requests)
+        await anyio.sleep(1.0)
+        # min_unchanged_gap is 0.2 s: a few answers, then one per gap; an unbounded loop
+        # sends thousands (and starves the event loop on a transport that never waits).
+        assert len(pbx.requests) - before <= 12, len(pbx.requests) - before
+        assert not watcher.stopped
