@@ -12,8 +12,8 @@ Commands:
 
 Connection settings come from ``--url``/``--token`` or ``DAKTELA_URL``/``DAKTELA_TOKEN``
 (or a login and password). A failure is one line on stderr and a non-zero exit status
-(2 for bad usage); the token never appears in it. Ctrl-C ends a command cleanly with
-status 0.
+(2 for bad usage); the token never appears in it, nor does any value typed on a
+mistyped flag. Ctrl-C, or SIGTERM, ends a command cleanly with status 0.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Final
 
 from .._errors import DaktelaError
 from ._settings import CLIError, Parser, redact, secrets_of
+from ._signals import sigterm_interrupts
 
 __all__ = ["PROG", "build_parser", "main"]
 
@@ -156,11 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args: argparse.Namespace | None = None
     try:
-        if args_list and args_list[0] in _DELEGATED:
-            return _delegate(args_list[0], args_list[1:])
-        args = build_parser().parse_args(args_list)
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
+        # SIGTERM is Ctrl-C: a service manager's stop ends the command cleanly, with
+        # status 0. The long-running commands handle both signals in their event loop
+        # (:mod:`._signals`); this covers starting up and the simpler commands.
+        with sigterm_interrupts():
+            if args_list and args_list[0] in _DELEGATED:
+                return _delegate(args_list[0], args_list[1:])
+            args = build_parser().parse_args(args_list)
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            return handler(args)
     except KeyboardInterrupt:
         print(file=sys.stderr, flush=True)
         return 0

@@ -12,6 +12,13 @@ Routes:
   reopens a stream that stays silent).
 - ``/snapshot``: the whole board as JSON (the page uses it after ``dropped``).
 
+Every route answers only requests whose ``Host`` is one of the dashboard's names
+(``localhost``, ``127.0.0.1``, ``::1``, the address it listens on, and the names given
+as ``allowed_hosts``); any other gets ``400``. The dashboard has no login, so without
+this check a web page on another site could rebind its own name to this address (DNS
+rebinding) and read agents' names and callers' numbers through the visitor's browser;
+such a request carries the other site's name as its ``Host``.
+
 Messages are JSON objects with a ``type``: ``hello``, ``agent``, ``queue``,
 ``sample``, ``source``, ``dropped`` and ``ping`` (the fields are what
 :meth:`~daktela_async.cli._view.Board.message` writes).
@@ -26,19 +33,29 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import json
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Final
 
 import anyio
 import anyio.abc
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import DaktelaError
 from ..realtime import (
@@ -79,6 +96,61 @@ _PAGE_HEADERS: Final = {
 }
 
 
+#: The names a browser on this machine reaches a loopback server by.
+LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "::1")
+
+
+def host_key(name: str) -> str:
+    """*name* (a host name or address, ``[::1]`` too) as the Host check compares it."""
+    name = name.strip().lower().removesuffix(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))  # one spelling per address: ::1, not 0::1
+    except ValueError:
+        return name
+
+
+def _host_of_header(value: str | None) -> str | None:
+    """The host part of a ``Host`` header (``name``, ``name:port``, ``[v6]:port``)."""
+    if not value:
+        return None
+    if value.startswith("["):
+        address, bracket, port = value[1:].partition("]")
+        if not bracket or (port and not (port[:1] == ":" and port[1:].isdigit())):
+            return None
+        return host_key(address)
+    name, colon, port = value.partition(":")
+    if colon and not port.isdigit():
+        return None  # a bare IPv6 address or garbage: not a valid Host
+    return host_key(name) if name else None
+
+
+class _HostCheck:
+    """ASGI middleware answering ``400`` to requests whose ``Host`` is not allowed.
+
+    Starlette's ``TrustedHostMiddleware`` does the same, but before Starlette 0.47 it
+    cuts an IPv6 ``Host`` (``[::1]:8080``) at its first colon; this one compares
+    addresses, so ``[::1]`` and ``[0::1]`` are one host.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: set[str]) -> None:
+        self.app = app
+        self.hosts = hosts  # shared with the Dashboard, which may add to it
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = _host_of_header(Headers(scope=scope).get("host"))
+            if host is None or host not in self.hosts:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                response = PlainTextResponse("Invalid host header", 400, headers=_HEADERS)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _sse(message: dict[str, Any]) -> str:
     return f"data: {json.dumps(message, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
@@ -103,6 +175,9 @@ class Dashboard:
         keep: Samples the chart keeps (``keep * sample_every`` seconds of history).
         heartbeat: Seconds of silence after which a stream sends a ``ping``.
         retry: Milliseconds the browser waits before reconnecting a dropped stream.
+        allowed_hosts: Host names (or addresses) the page may be reached by, besides
+            ``localhost``, ``127.0.0.1`` and ``::1``; a request with another ``Host``
+            gets ``400``. :func:`serve_dashboard` adds the address it listens on.
     """
 
     def __init__(
@@ -116,6 +191,7 @@ class Dashboard:
         keep: int = 150,
         heartbeat: float = 15.0,
         retry: int = 2000,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.watcher = watcher
         self.title = title
@@ -133,13 +209,26 @@ class Dashboard:
         self._tick = min(1.0, sample_every, heartbeat)
         self._streams: set[Subscription] = set()
         self._closed = False
+        self._hosts = {host_key(h) for h in (*LOOPBACK_HOSTS, *allowed_hosts) if h.strip()}
         self.app = Starlette(
             routes=[
                 Route("/", self._page),
                 Route("/events", self._events),
                 Route("/snapshot", self._snapshot),
-            ]
+            ],
+            middleware=[Middleware(_HostCheck, hosts=self._hosts)],
         )
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """The host names and addresses requests may carry as their ``Host``."""
+        return frozenset(self._hosts)
+
+    def allow_host(self, name: str) -> None:
+        """Answer requests whose ``Host`` is *name* too."""
+        key = host_key(name)
+        if key:
+            self._hosts.add(key)
 
     def _new_board(self) -> Board:
         """A browser's board: it takes known start times from the shared one."""
@@ -300,8 +389,10 @@ def _url(sock: socket.socket) -> str:
 async def serve_dashboard(dashboard: Dashboard, sock: socket.socket) -> AsyncIterator[str]:
     """Serve *dashboard* on the listening socket *sock*; yields the page's URL.
 
-    Leaving the block ends the browsers' streams and stops the server.
+    Leaving the block ends the browsers' streams and stops the server. The address
+    *sock* listens on is added to the dashboard's allowed hosts.
     """
+    dashboard.allow_host(str(sock.getsockname()[0]))
     config = uvicorn.Config(
         dashboard.app,
         lifespan="off",
@@ -309,6 +400,8 @@ async def serve_dashboard(dashboard: Dashboard, sock: socket.socket) -> AsyncIte
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=2,
+        # Nothing here reads the client's address or scheme: believe no proxy header.
+        proxy_headers=False,
     )
     server = _Server(config)
     done = anyio.Event()

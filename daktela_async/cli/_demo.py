@@ -17,8 +17,10 @@ from typing import Any, TextIO
 import anyio
 import anyio.to_thread
 
-from ._serve import exposure_warning, open_socket
+from ._serve import add_allow_host_argument, allowed_hosts, exposure_warning, open_socket
 from ._settings import CLIError
+from ._signals import run as run_until_stopped
+from ._signals import until_stopped
 
 __all__ = ["add_parser", "run"]
 
@@ -43,6 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--web", action="store_true", help="also serve the web dashboard")
     parser.add_argument("--host", default="127.0.0.1", help="dashboard interface (127.0.0.1)")
+    add_allow_host_argument(parser)
     parser.add_argument("--port", type=int, help="dashboard port (8080, or a free one)")
     parser.add_argument(
         "--plain", action="store_true", help="print snapshots instead of a live board"
@@ -136,6 +139,7 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 title="Daktela demo (simulated PBX)",
                 queue_titles=queue_titles,
                 pause_titles=pause_titles,
+                allowed_hosts=allowed_hosts(args),
             )
             url = await stack.enter_async_context(serve_dashboard(dashboard, sock))
             for line in (note, exposure_warning(args.host)):
@@ -154,21 +158,23 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         subscription = watcher.subscribe(
             kinds=kinds, overflow="latest", maxsize=len(logins) + 512, name="board"
         )
+        # SIGTERM and Ctrl-C end the board only: the dashboard, the watcher and the
+        # simulator then close in order (browsers see their streams end cleanly).
         async with subscription:
-            await run_board(
-                subscription,
-                board,
-                console=console,
-                title=title,
-                footer=footer if interactive else None,
-                interactive=interactive,
-                duration=args.duration,
-                every=args.every,
-            )
+            with until_stopped():
+                await run_board(
+                    subscription,
+                    board,
+                    console=console,
+                    title=title,
+                    footer=footer if interactive else None,
+                    interactive=interactive,
+                    duration=args.duration,
+                    every=args.every,
+                )
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``demo`` with parsed arguments; returns the exit status."""
-    result: int = anyio.run(_demo, args, sys.stdout, sys.stderr, backend="asyncio")
-    return result
+    return run_until_stopped(_demo, args, sys.stdout, sys.stderr) or 0

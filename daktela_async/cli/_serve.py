@@ -26,13 +26,24 @@ from ._settings import (
     resolve_connection,
     split_csv,
 )
+from ._signals import run as run_until_stopped
+from ._signals import until_stopped
 from ._view import fetch_titles, logged_in_agents
 
 if TYPE_CHECKING:
     from .._client import DaktelaClient
     from ..realtime import Watcher
 
-__all__ = ["DEFAULT_PORT", "add_parser", "bind", "exposure_warning", "open_socket", "run"]
+__all__ = [
+    "DEFAULT_PORT",
+    "add_allow_host_argument",
+    "add_parser",
+    "allowed_hosts",
+    "bind",
+    "exposure_warning",
+    "open_socket",
+    "run",
+]
 
 #: The port the dashboard listens on unless told otherwise.
 DEFAULT_PORT: Final = 8080
@@ -87,8 +98,26 @@ def exposure_warning(host: str) -> str | None:
             return None
     return (
         f"warning: listening on {host}: whoever can reach it sees agents' names and "
-        "callers' numbers (the dashboard has no login)"
+        "callers' numbers (the dashboard has no login); browsers must use this address "
+        "or a name given with --allow-host"
     )
+
+
+def add_allow_host_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-host NAME``: a name the dashboard may be reached by (DNS rebinding)."""
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        dest="allow_hosts",
+        help="host name the dashboard may be reached by, besides localhost, 127.0.0.1, "
+        "::1 and --host (repeat, or separate with commas); other Host headers get 400",
+    )
+
+
+def allowed_hosts(args: argparse.Namespace) -> list[str]:
+    """The names the dashboard answers to beyond loopback: ``--host`` and ``--allow-host``."""
+    return [args.host, *split_csv(args.allow_hosts)]
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -108,6 +137,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "logged in, looked up again every minute",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    add_allow_host_argument(parser)
     parser.add_argument(
         "--port", type=int, help=f"port ({DEFAULT_PORT}, or a free one when it is taken)"
     )
@@ -166,7 +196,11 @@ async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             async with watcher:
                 dashboard = Dashboard(
-                    watcher, title=title, queue_titles=queues, pause_titles=pauses
+                    watcher,
+                    title=title,
+                    queue_titles=queues,
+                    pause_titles=pauses,
+                    allowed_hosts=allowed_hosts(args),
                 )
                 async with serve_dashboard(dashboard, sock) as url, anyio.create_task_group() as tg:
                     for line in (note, exposure_warning(args.host)):
@@ -180,12 +214,14 @@ async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     )
                     if discover:
                         tg.start_soon(_rediscover, watcher, client, _REDISCOVER)
-                    await anyio.sleep(math.inf if args.duration is None else args.duration)
+                    # SIGTERM and Ctrl-C end this wait only: leaving the block then
+                    # ends the browsers' streams and stops the server gracefully.
+                    with until_stopped():
+                        await anyio.sleep(math.inf if args.duration is None else args.duration)
                     tg.cancel_scope.cancel()
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``dashboard`` with parsed arguments; returns the exit status."""
-    result: int = anyio.run(_dashboard, args, sys.stdout, sys.stderr, backend="asyncio")
-    return result
+    return run_until_stopped(_dashboard, args, sys.stdout, sys.stderr) or 0

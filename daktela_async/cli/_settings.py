@@ -23,6 +23,7 @@ from .._client import DaktelaClient
 from .._config import API_VERSIONS, DEFAULT_API_VERSION, Timeouts, TokenPlacement
 from .._errors import DaktelaAPIError, DaktelaError, DaktelaHTTPStatusError
 from .._transport._request import REDACTED, version_key
+from ._usage import scrub_usage_error
 
 __all__ = [
     "ENV_LOGIN",
@@ -70,11 +71,14 @@ class Parser(argparse.ArgumentParser):
 
     ``argparse`` prints the whole usage text and exits; the commands instead print one
     line, the same way as every other failure, and return the status from ``main``.
+    The line names the arguments at fault but never what was typed into them
+    (:func:`~daktela_async.cli._usage.scrub_usage_error`): a token given to a misspelt
+    flag is not echoed.
     """
 
     def error(self, message: str) -> NoReturn:
         """Raise the usage error instead of printing the usage and exiting."""
-        raise CLIError(f"{message} (see --help)", exit_code=2, prog=self.prog)
+        raise CLIError(f"{scrub_usage_error(message)} (see --help)", exit_code=2, prog=self.prog)
 
 
 @attrs.frozen(slots=True)

@@ -44,6 +44,8 @@ from ._settings import (
     resolve_connection,
     split_csv,
 )
+from ._signals import run as run_until_stopped
+from ._signals import until_stopped
 from ._view import logged_in_agents
 
 __all__ = ["EVENT_KINDS", "add_parser", "event_to_dict", "format_event", "run"]
@@ -238,7 +240,9 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         what += [f"{', '.join(stats)} statistics"] if stats else []
         print(f"watching {' and '.join(what)} at {client.base_url}", file=err, flush=True)
         async with watcher, watcher.subscribe(kinds=kinds, maxsize=10_000, name="cli") as events:
-            with anyio.move_on_after(math.inf if args.duration is None else args.duration):
+            # SIGTERM and Ctrl-C end this loop only: the watcher and client then close.
+            duration = math.inf if args.duration is None else args.duration
+            with until_stopped(), anyio.move_on_after(duration):
                 seen = 0
                 async for event in events:
                     seen += 1
@@ -261,5 +265,4 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``watch`` with parsed arguments; returns the exit status."""
-    result: int = anyio.run(_watch, args, sys.stdout, sys.stderr, backend="asyncio")
-    return result
+    return run_until_stopped(_watch, args, sys.stdout, sys.stderr) or 0

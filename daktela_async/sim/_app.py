@@ -14,7 +14,8 @@ Routes:
   ``count``, ``actions``, ``users``; see :meth:`Fault.from_json`), for example
   ``{"kind": "status", "status": 503, "users": ["hajek"]}`` (only ``hajek``'s
   ``RTUserState`` and other requests with ``user=hajek`` fail); ``DELETE`` removes the
-  fault ``?id=N``, or all of them.
+  fault ``?id=N``, or all of them. ``POST /_sim/advance?seconds=S`` moves the clock
+  forward by 0 to 86400 simulated seconds. Bad input gets 400 with ``{"error": ...}``.
 
 The application is backend-agnostic (anyio): the threaded :class:`Simulator` serves it
 with uvicorn on asyncio, and tests may call it in memory through ``httpx.ASGITransport``
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -58,6 +60,9 @@ _JSON: Final = b"application/json; charset=utf-8"
 _XML: Final = b"application/xml; charset=utf-8"
 _HTML: Final = b"text/html; charset=utf-8"
 _NO_TOKEN_ACTIONS: Final = frozenset({"GetRecording"})
+#: The longest step of ``POST /_sim/advance``, in simulated seconds (a day): every timer
+#: due in between runs, so a longer step could keep the server busy for minutes.
+_MAX_ADVANCE: Final = 86_400.0
 _GARBAGE_HTML: Final = (
     b"<!DOCTYPE html><html><head><title>Daktela</title></head><body>"
     b"<h1>Omlouvame se, probiha udrzba</h1><p>Server is under maintenance.</p></body></html>"
@@ -421,17 +426,35 @@ def _control(ctx: SimContext) -> list[Route]:
             return JSONResponse({"removed": removed})
         try:
             data = await request.json()
-            items = data if isinstance(data, list) else [data]
-            added = [ctx.faults.add(Fault.from_json(item)).to_json() for item in items]
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
+            return JSONResponse(
+                {"error": "the body must be a JSON object or list"}, status_code=400
+            )
+        items = data if isinstance(data, list) else [data]
+        try:
+            # Every fault is checked before any is added: a list is all or nothing.
+            built = [Fault.from_json(item) for item in items]
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+        added = [ctx.faults.add(fault).to_json() for fault in built]
         return JSONResponse(added if isinstance(data, list) else added[0], status_code=201)
 
     async def advance(request: Request) -> Response:
         if denied(request):
             return JSONResponse({"error": ERR_USER_UNKNOWN}, status_code=401)
+        text = request.query_params.get("seconds", "0")
         try:
-            seconds = float(request.query_params.get("seconds", "0"))
+            seconds = float(text)
+        except ValueError:
+            seconds = math.nan
+        # NaN would poison the clock for good, infinity or a huge step would run
+        # timers without end: both are refused before the clock is touched.
+        if not (math.isfinite(seconds) and 0 <= seconds <= _MAX_ADVANCE):
+            return JSONResponse(
+                {"error": f"seconds must be a number from 0 to {_MAX_ADVANCE:g}, not {text!r}"},
+                status_code=400,
+            )
+        try:
             ran = ctx.state.advance(seconds)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Final
 
-__all__ = ["build_parser", "main"]
+from daktela_async.cli._signals import sigterm_interrupts
+from daktela_async.cli._usage import UsageParser
+
+__all__ = ["build_parser", "exposure_warning", "main"]
+
+#: The API user's documented default credentials.
+_DEFAULT_LOGIN: Final = "admin"
+_DEFAULT_PASSWORD: Final = "daktela"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sim`` command's argument parser."""
-    parser = argparse.ArgumentParser(
+    # UsageParser: a token given to a mistyped flag is not echoed in the usage error.
+    parser = UsageParser(
         prog="daktela-async sim",
         description="Run a simulated Daktela PBX serving the legacy API (v3.0-4.1).",
     )
@@ -33,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds RTUserState with an unchanged hash is held (60)",
     )
-    parser.add_argument("--login", default="admin", help="API user login (admin)")
-    parser.add_argument("--password", default="daktela", help="API user password (daktela)")
+    parser.add_argument("--login", default=_DEFAULT_LOGIN, help="API user login (admin)")
+    parser.add_argument("--password", default=_DEFAULT_PASSWORD, help="API user password (daktela)")
     parser.add_argument(
         "--start-time", default=None, help='simulated start, "YYYY-MM-DD HH:MM:SS" (now)'
     )
@@ -45,6 +55,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--logged-out", action="store_true", help="start with every operator logged out"
     )
     return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def exposure_warning(host: str, login: str, password: str) -> str | None:
+    """A warning when the simulator listens beyond this machine, or ``None``.
+
+    Whoever reaches the port can use the API: with the default credentials (the
+    ``--help`` text shows them), or with a simulated agent's fixed password.
+    """
+    if _is_loopback(host):
+        return None
+    if password == _DEFAULT_PASSWORD:
+        shown = f"{login}/{password}" if login == _DEFAULT_LOGIN else f"password {password}"
+        return (
+            f"warning: listening on {host} with the well-known default credentials "
+            f"({shown}): anyone who can reach this port can use the simulated API; "
+            "pass --password, or bind 127.0.0.1"
+        )
+    return (
+        f"warning: listening on {host}: the simulated agents' passwords are fixed "
+        "(heslo2, heslo3, ...), so anyone who can reach this port can use the simulated API"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,18 +118,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_time=args.start_time,
         logged_in=not args.logged_out,
     )
+    warning = exposure_warning(args.host, args.login, args.password)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
+    # SIGTERM (a service manager's stop) is Ctrl-C: either one stops the server
+    # cleanly, held requests answered, and the exit status is 0.
     try:
-        sim.start()
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"URL:   {sim.url}", flush=True)
-    print(f"Token: {sim.token}", flush=True)
-    print(f"Try:   curl '{sim.url}/api/4.1/RTUsersState/json?access_token={sim.token}'", flush=True)
-    try:
-        threading.Event().wait()
+        with sigterm_interrupts():
+            try:
+                sim.start()
+            except RuntimeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(f"URL:   {sim.url}", flush=True)
+            print(f"Token: {sim.token}", flush=True)
+            print(
+                f"Try:   curl '{sim.url}/api/4.1/RTUsersState/json?access_token={sim.token}'",
+                flush=True,
+            )
+            threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        # Outside the block: a second signal during the stop gets the default
+        # behaviour, which forces the way out of a stop that hangs.
         sim.stop()
     return 0

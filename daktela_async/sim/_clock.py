@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Callable
 from typing import Final
@@ -78,9 +79,16 @@ class SimClock:
         return self._origin_sim + (self._monotonic() - self._origin_real) * self._speed
 
     def advance(self, seconds: float) -> None:
-        """Move simulated time forward by *seconds*."""
-        if seconds < 0:
-            raise ValueError("time only moves forward")
+        """Move simulated time forward by *seconds*.
+
+        Raises:
+            ValueError: *seconds* is negative, NaN or infinite (a NaN clock would make
+                every later time and timer wrong for good).
+        """
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(
+                f"seconds must be a finite number >= 0 (time only moves forward), not {seconds!r}"
+            )
         self._origin_sim += seconds
 
     def set(self, when: float) -> None:

@@ -29,6 +29,7 @@ are never faulted.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import threading
 import time
@@ -89,8 +90,14 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.garbage not in _GARBAGE:
             raise ValueError(f"unknown garbage kind {self.garbage!r}")
-        if not 0.0 <= self.probability <= 1.0:
+        if not 0.0 <= self.probability <= 1.0:  # NaN too
             raise ValueError("probability must be within 0..1")
+        # NaN or infinity here would break every request the fault hits (a sleep of
+        # NaN seconds, int(inf) for Retry-After), not just the one that added it.
+        for name in ("seconds", "duration", "retry_after"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
         if self.kind == "status" and not 100 <= self.status <= 599:
             raise ValueError("status must be an HTTP status code")
         if self.count is not None and self.count < 0:
@@ -101,16 +108,20 @@ class Fault:
         self.users = _logins(self.users)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Fault:
+    def from_json(cls, data: Any) -> Fault:
         """Build a fault from the JSON of ``POST /_sim/faults``.
 
         Keys are the attribute names; ``share`` is accepted for ``probability``,
         ``code`` for ``status`` and ``garbage_kind`` for ``garbage``. ``actions`` and
-        ``users`` take one name or a list of names.
+        ``users`` take one name or a list of names. Numbers are JSON numbers or strings
+        of them (``status`` and ``count`` whole ones), finite; names are strings.
 
         Raises:
-            ValueError: An unknown key or an invalid value.
+            ValueError: Not an object, an unknown key, or a value of the wrong type
+                or out of range.
         """
+        if not isinstance(data, dict):
+            raise ValueError(f"a fault must be a JSON object, not {type(data).__name__}")
         known = {
             "kind",
             "seconds",
@@ -132,23 +143,33 @@ class Fault:
             args[name] = value
         if "kind" not in args:
             raise ValueError("a fault needs a kind")
+        for name in ("kind", "garbage"):
+            if name in args and not isinstance(args[name], str):
+                raise ValueError(f"{name} must be a string")
         if "actions" in args and args["actions"] is not None:
             actions = args["actions"]
-            args["actions"] = frozenset([actions] if isinstance(actions, str) else actions)
+            if isinstance(actions, str):
+                actions = [actions]
+            if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+                raise ValueError("actions must be an action's name or a list of names")
+            args["actions"] = frozenset(actions)
         if "users" in args and args["users"] is not None:
             users = args["users"]
             if isinstance(users, str):
                 users = [users]
-            elif not isinstance(users, list):
+            elif not isinstance(users, list) or not all(isinstance(u, str) for u in users):
                 # A JSON object would iterate as its keys; a number not at all.
                 raise ValueError("users must be a login or a list of logins")
             args["users"] = frozenset(users)
         for name in ("seconds", "probability", "duration", "retry_after"):
             if args.get(name) is not None:
-                args[name] = float(args[name])
+                args[name] = _json_number(name, args[name])
         for name in ("status", "count"):
             if args.get(name) is not None:
-                args[name] = int(args[name])
+                number = _json_number(name, args[name])
+                if not number.is_integer():
+                    raise ValueError(f"{name} must be a whole number")
+                args[name] = int(number)
         return cls(**args)
 
     def to_json(self) -> dict[str, Any]:
@@ -167,6 +188,26 @@ class Fault:
             "users": sorted(self.users) if self.users is not None else None,
             "hits": self.hits,
         }
+
+
+def _json_number(name: str, value: Any) -> float:
+    """*value*, a number from JSON (or a string of one, ``"0.5"``), as a finite float.
+
+    Raises:
+        ValueError: Not a number (a boolean neither: JSON's ``true`` is no number), or
+            NaN or infinity (``1e400`` parses as infinity).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} must be a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number")
+    return number
 
 
 def _logins(users: Iterable[str] | None) -> frozenset[str] | None:

@@ -11,8 +11,10 @@ call waits until the answer comes. The answer, a flat JSON object, is read into
    even when the CRM is slow;
 4. runs the lookup callback within the time budget and answers ``200`` with its result
    flattened to strings (:func:`flatten_answer`). A lookup that is too slow is
-   cancelled, one that fails or returns something other than a mapping is logged: in
-   every such case the PBX gets ``200 {}``, never an error page.
+   cancelled, one that fails (whatever it raises, a ``CancelledError`` or an exception
+   group too) or returns something that cannot be flattened is logged: in every such
+   case the PBX gets ``200 {}``, never an error page. Only a real cancellation of the
+   request (the server shutting down), ``KeyboardInterrupt`` and ``SystemExit`` go on.
 
 The application answers on every path, so it can be served alone or put under any
 path of a larger application: ``Route("/crm/hook", app)`` in Starlette (an ASGI app as a
@@ -23,13 +25,16 @@ Starlette answers a request for a mount's own path (``/crm``) with a redirect to
 
 Logs go to the ``daktela_async.webhooks`` logger: one INFO line per answered hook, a
 WARNING per rejected request or slow lookup, an ERROR with traceback per failing
-lookup. They never contain the shared secret. Note that a server's access log (uvicorn's
-``access_log``) prints the whole query string, the secret included: turn it off, as
-``daktela-async webhooks serve`` does.
+lookup. They never contain the shared secret, and values from the request (``idcall``,
+``line``, the client's address) are written with control characters escaped as in
+``repr``, so that a hook cannot forge log lines. Note that a server's access log
+(uvicorn's ``access_log``) prints the whole query string, the secret included: turn it
+off, as ``daktela-async webhooks serve`` does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import hmac
@@ -42,11 +47,13 @@ from typing import Final, TypeAlias, cast
 from urllib.parse import parse_qsl
 
 import anyio
+import anyio.lowlevel
 import attrs
 import orjson
+import sniffio
 
 try:
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import Response
     from starlette.types import Receive, Scope, Send
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installed extras
@@ -310,10 +317,54 @@ def _networks(allow: Iterable[str] | None) -> tuple[Network, ...] | None:
     return tuple(networks)
 
 
+def _printable(value: object) -> str:
+    r"""*value* for a log line: non-printable characters and backslashes escaped as in repr.
+
+    Hook parameters are the caller's to choose; a ``\r\n`` in ``idcall`` must not
+    start a forged line in the log, nor an escape sequence repaint the operator's terminal.
+    """
+    text = str(value)
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(ch if ch.isprintable() and ch != "\\" else repr(ch)[1:-1] for ch in text)
+
+
 def _describe(event: WebhookEvent) -> str:
     if isinstance(event, IncomingCall):
         return f"{event.kind} seq={event.seq}"
-    return f"{event.kind} seq={event.seq} call={event.call_id} line={event.line}"
+    return (
+        f"{event.kind} seq={event.seq} call={_printable(event.call_id)} "
+        f"line={_printable(event.line)}"
+    )
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Whether *exc* asks the process to stop, which no lookup failure may hide."""
+    fatal = (KeyboardInterrupt, SystemExit)
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(fatal) is not None
+    return isinstance(exc, fatal)
+
+
+def _cancellations() -> int | None:
+    """The current asyncio task's pending cancellation requests (``None`` off asyncio)."""
+    if sniffio.current_async_library() != "asyncio":
+        return None
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else None
+
+
+def _cancelled_since(before: int | None) -> bool:
+    """Whether the asyncio task got a cancellation request since it had *before* of them.
+
+    A ``CancelledError`` (or a group of them) raised *by a lookup* is not necessarily a
+    cancellation of the request: a lookup may re-raise one from a future that something
+    else cancelled. A real one (the server's shutdown) is visible on the task, here;
+    or, on either backend, as a cancelled enclosing cancel scope, which
+    ``anyio.lowlevel.checkpoint_if_cancelled()`` raises.
+    """
+    now = _cancellations()
+    return before is not None and now is not None and now > before
 
 
 class WebhookApp:
@@ -343,15 +394,18 @@ class WebhookApp:
             :class:`~daktela_async.realtime.Hub`. By default a new hub, as :attr:`hub`.
         budget: Seconds from the request's arrival to the answer: past it the lookup is
             cancelled and the PBX gets ``{}``.
-        secret: A shared secret the hook must carry, as the *secret_param* query (or
-            form) parameter or the *secret_header* header; compared in constant time.
+        secret: A shared secret the hook must carry exactly once, as the *secret_param*
+            query (or form) parameter or the *secret_header* header; compared in
+            constant time. A request carrying several values is refused, even when one
+            of them is right: one request must not carry many guesses.
         secret_header: The header that may carry the secret.
         secret_param: The query parameter that may carry the secret (never kept in
             events, whether or not a secret is set).
         allow: IP addresses and networks (``"10.0.0.0/8"``) allowed to call; the client
             address is the ASGI scope's ``client`` (what the server saw, or what its
-            proxy-header handling put there). A single string is one entry. ``None``
-            allows everybody.
+            proxy-header handling put there: let the server believe ``X-Forwarded-For``
+            from your proxy only, never from just any local client). A single string is
+            one entry. ``None`` allows everybody.
 
     Attributes:
         hub: The hub events are published to (subscribe to it for webhook events).
@@ -436,8 +490,10 @@ class WebhookApp:
 
     async def _handle(self, request: Request) -> Response:
         start = anyio.current_time()
-        client = request.client.host if request.client is not None else None
-        if not self._allowed(client):
+        address = request.client.host if request.client is not None else None
+        # Escaped for the log: behind a trusted proxy it comes from X-Forwarded-For.
+        client = _printable(address)
+        if not self._allowed(address):
             return self._forbid(client, "address not in the allow-list")
         try:
             if request.method not in ("GET", "POST"):
@@ -445,13 +501,16 @@ class WebhookApp:
             params = list(request.query_params.multi_items())
             if request.method == "POST":
                 params.extend(await self._form(request))
-            if not self._secret_ok(request, params):
-                return self._forbid(client, "missing or wrong secret")
+            refusal = self._check_secret(request, params)
+            if refusal is not None:
+                return self._forbid(client, refusal)
             event = parse_hook(params, secret_param=self._secret_param)
         except (_BadRequest, DaktelaUsageError) as exc:
             status = exc.status if isinstance(exc, _BadRequest) else 400
             self._rejected += 1
-            _log.warning("bad hook from %s: %s (answered %d)", client, exc.message, status)
+            _log.warning(
+                "bad hook from %s: %s (answered %d)", client, _printable(exc.message), status
+            )
             headers = {"Allow": "GET, POST"} if status == 405 else None
             return _json({"error": exc.message}, status, headers)
         self._hooks += 1
@@ -474,31 +533,38 @@ class WebhookApp:
             address = address.ipv4_mapped
         return any(address in network for network in self._allow)
 
-    def _secret_ok(self, request: Request, params: Sequence[tuple[str, str]]) -> bool:
+    def _check_secret(self, request: Request, params: Sequence[tuple[str, str]]) -> str | None:
+        """Why the request's secret is refused, or ``None`` when it is the one expected."""
         if self._secret is None:
-            return True
+            return None
         given = [value for name, value in params if name == self._secret_param]
-        header = request.headers.get(self._secret_header)
-        if header is not None:
-            given.append(header)
-        # Every candidate is compared, so the time does not tell which one was close.
-        ok = False
-        for value in given:
-            ok |= hmac.compare_digest(value.encode(), self._secret)
-        return ok
+        given += request.headers.getlist(self._secret_header)
+        if not given:
+            return "missing or wrong secret"
+        if len(given) > 1:
+            # One request carrying many guesses must not pass because one of them is right.
+            return f"more than one secret given ({len(given)})"
+        if not hmac.compare_digest(given[0].encode(), self._secret):
+            return "missing or wrong secret"
+        return None
 
-    def _forbid(self, client: str | None, reason: str) -> Response:
+    def _forbid(self, client: str, reason: str) -> Response:
         self._forbidden += 1
         _log.warning("hook from %s refused: %s (answered 403)", client, reason)
         return _json({"error": "forbidden"}, 403)
 
     async def _form(self, request: Request) -> list[tuple[str, str]]:
         body = bytearray()
-        async with contextlib.aclosing(request.stream()) as chunks:
-            async for chunk in chunks:
-                body += chunk
-                if len(body) > MAX_BODY:
-                    raise _BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            async with contextlib.aclosing(request.stream()) as chunks:
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        raise _BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        except ClientDisconnect as exc:
+            # The sender left (or the server closed a body that came too slowly): log a
+            # line, not an "Exception in ASGI application" traceback.
+            raise _BadRequest(400, "the client disconnected before the body ended") from exc
         if not body:
             return []
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -519,6 +585,7 @@ class WebhookApp:
     async def _answer(self, event: WebhookEvent, deadline: float) -> tuple[bytes, str]:
         if self._lookup is None:
             return _EMPTY, "no lookup, answered {}"
+        cancellations = _cancellations()
         done = False
         result: object = None
         try:
@@ -526,9 +593,15 @@ class WebhookApp:
                 result = await self._lookup(event)
                 done = True
         except Exception:
-            self._failures += 1
-            _log.exception("lookup failed for %s; answered {}", _describe(event))
-            return _EMPTY, "lookup failed, answered {}"
+            return self._failed(event, "lookup failed")
+        except BaseException as exc:
+            # A CancelledError or a BaseExceptionGroup the lookup raised itself is still a
+            # failing lookup, answered {}; a real cancellation of the request (server
+            # shutdown) and Ctrl-C go on.
+            if _fatal(exc) or _cancelled_since(cancellations):
+                raise
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            return self._failed(event, "lookup failed")
         if not done:
             self._timeouts += 1
             _log.warning(
@@ -537,6 +610,23 @@ class WebhookApp:
                 self.budget,
             )
             return _EMPTY, "lookup timed out, answered {}"
+        try:
+            return self._flat(event, result)
+        except Exception:
+            # The answer's own code (__str__, items(), __iter__) raised while flattening.
+            return self._failed(event, "lookup answer unusable")
+        except BaseException as exc:
+            if _fatal(exc):
+                raise
+            return self._failed(event, "lookup answer unusable")
+
+    def _failed(self, event: WebhookEvent, what: str) -> tuple[bytes, str]:
+        """Count and log a lookup failure (with its traceback); the answer is ``{}``."""
+        self._failures += 1
+        _log.error("%s for %s; answered {}", what, _describe(event), exc_info=True)
+        return _EMPTY, f"{what}, answered {{}}"
+
+    def _flat(self, event: WebhookEvent, result: object) -> tuple[bytes, str]:
         if result is None:
             self._answered += 1
             return _EMPTY, "lookup returned None, answered {}"
@@ -545,7 +635,7 @@ class WebhookApp:
             _log.error(
                 "lookup for %s returned %s, not a mapping; answered {}",
                 _describe(event),
-                type(result).__name__,
+                _printable(type(result).__name__),
             )
             return _EMPTY, "lookup answer unusable, answered {}"
         try:

@@ -1,9 +1,13 @@
 """``daktela-async webhooks``: serve the hook receiver, or print the dialplan lines for the PBX.
 
 - ``daktela-async webhooks serve --port 8080 [--secret S] [--allow 10.0.0.0/8]
-  [--budget 1.5] [--lookup mymodule:lookup]`` serves :class:`WebhookApp` with uvicorn
-  (access log off: it would print the secret). The secret may also come from the
-  ``DAKTELA_WEBHOOK_SECRET`` environment variable, which keeps it out of ``ps``.
+  [--budget 1.5] [--lookup mymodule:lookup] [--trust-proxy 10.0.0.5]`` serves
+  :class:`WebhookApp` with uvicorn (access log off: it would print the secret). The
+  secret may also come from the ``DAKTELA_WEBHOOK_SECRET`` environment variable, which
+  keeps it out of ``ps``. ``X-Forwarded-For`` is believed only from ``--trust-proxy``
+  addresses (uvicorn would believe it from loopback, letting anyone on the host pass
+  the allow-list). A connection must deliver its request within ``--request-timeout``
+  seconds, and at most ``--max-connections`` stay open (see :mod:`._server`).
 - ``daktela-async webhooks agi --url https://crm.example/hook [--secret S]`` prints the
   four ``AGI(notify_crm_api.agi,...)`` lines of the API document, in the order of the
   PBX's settings: the hook on arrival of a call, on ringing, on answer and on hangup.
@@ -15,6 +19,7 @@ import argparse
 import importlib
 import ipaddress
 import logging
+import math
 import os
 import re
 import sys
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import quote, urlsplit
 
 from .._errors import DaktelaUsageError
+from ..cli._usage import UsageParser
 
 if TYPE_CHECKING:
     from ._app import Lookup
@@ -37,6 +43,14 @@ HASH_NAME: Final = "CRMAPI"
 SECRET_ENV: Final = "DAKTELA_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 #: A free, unprivileged port commonly used for local HTTP services.
 _DEFAULT_PORT: Final = 8080
+#: Seconds a connection may take to deliver its request; the AGI script sends it at once.
+_REQUEST_TIMEOUT: Final = 5.0
+#: Connections kept open at most (lowered to fit the open-file limit).
+_MAX_CONNECTIONS: Final = 512
+#: A hook's request head is well under 1 KiB; h11 would buffer 16 KiB of an unfinished one.
+_MAX_HEAD: Final = 8 * 1024
+#: Seconds an idle kept-alive connection stays open (uvicorn's default, made explicit).
+_KEEP_ALIVE: Final = 5
 
 #: The query of each hook, exactly as the API document writes it, in the PBX settings' order.
 _HOOK_QUERIES: Final = (
@@ -114,7 +128,9 @@ def agi_lines(
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``webhooks`` command's argument parser (subcommands ``serve`` and ``agi``)."""
-    parser = argparse.ArgumentParser(
+    # UsageParser (and its subcommand parsers): a secret given to a mistyped flag is
+    # not echoed in the usage error.
+    parser = UsageParser(
         prog="daktela-async webhooks",
         description="Receive the Daktela PBX's CRM webhooks.",
     )
@@ -147,7 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="address or network allowed to call; repeat or separate with commas",
     )
     serve.add_argument(
+        "--trust-proxy",
+        action="append",
+        default=None,
+        metavar="IP[/PREFIX]",
+        help="reverse proxy whose X-Forwarded-For is believed; repeat or separate with "
+        "commas (default: none, the connection's address counts)",
+    )
+    serve.add_argument(
         "--budget", type=float, default=None, help="seconds the lookup may take (1.5)"
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=_REQUEST_TIMEOUT,
+        metavar="S",
+        help=f"seconds a connection may take to send its request ({_REQUEST_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"connections kept open at most; the one waiting longest for its request is "
+        f"closed for a new one ({_MAX_CONNECTIONS}, lowered to fit ulimit -n)",
     )
     serve.add_argument(
         "--lookup",
@@ -206,15 +245,58 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _split(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [entry.strip() for value in values for entry in value.split(",") if entry.strip()]
+
+
+def _proxies(entries: list[str] | None) -> list[str]:
+    """The ``--trust-proxy`` networks, checked, as uvicorn's ``forwarded_allow_ips``."""
+    import uvicorn
+
+    networks = []
+    for entry in entries or ():
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise DaktelaUsageError(
+                f"--trust-proxy: {entry!r} is not an IP address or network",
+                parameter="trust_proxy",
+            ) from exc
+    version = tuple(int(part) for part in re.findall(r"\d+", uvicorn.__version__)[:2])
+    if version < (0, 31) and any(n.num_addresses > 1 for n in networks):
+        raise DaktelaUsageError(
+            f"--trust-proxy networks need uvicorn 0.31 or later (this is "
+            f"{uvicorn.__version__}); give single addresses",
+            parameter="trust_proxy",
+        )
+    # A single address as itself: uvicorn before 0.31 compares the strings.
+    return [str(n.network_address) if n.num_addresses == 1 else str(n) for n in networks]
+
+
 def _server_config(args: argparse.Namespace) -> Any:
     """The uvicorn configuration serving a :class:`WebhookApp` built from *args*."""
     import uvicorn
 
     from ._app import LOOKUP_BUDGET, SECRET_HEADER, WebhookApp
+    from ._server import connection_limits, guarded_protocol, open_files_limit
 
-    allow = None
-    if args.allow is not None:
-        allow = [entry for value in args.allow for entry in value.split(",") if entry.strip()]
+    if not (args.request_timeout > 0 and math.isfinite(args.request_timeout)):
+        raise DaktelaUsageError(
+            "--request-timeout must be a positive number of seconds", parameter="request_timeout"
+        )
+    if args.max_connections < 1:
+        raise DaktelaUsageError("--max-connections must be at least 1", parameter="max_connections")
+    proxies = _proxies(_split(args.trust_proxy))
+    max_connections, backlog = connection_limits(args.max_connections, open_files_limit())
+    if max_connections < args.max_connections:
+        print(
+            f"note: --max-connections lowered to {max_connections} to stay under the "
+            f"open-file limit (ulimit -n {open_files_limit()})",
+            file=sys.stderr,
+        )
+    allow = _split(args.allow)
     app = WebhookApp(
         _load_lookup(args.lookup) if args.lookup else None,
         budget=args.budget if args.budget is not None else LOOKUP_BUDGET,
@@ -231,20 +313,60 @@ def _server_config(args: argparse.Namespace) -> Any:
         log_level=args.log_level,
         # The access log prints the query string, and with it the secret.
         access_log=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anybody on this
+        # host could then claim an allowed address. Only the proxies named are believed.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        http=guarded_protocol(
+            request_timeout=args.request_timeout, max_connections=max_connections
+        ),
+        h11_max_incomplete_event_size=_MAX_HEAD,
+        timeout_keep_alive=_KEEP_ALIVE,
+        backlog=backlog,
+        # The PBX never opens a WebSocket; the app would only refuse it.
+        ws="none",
     )
 
 
 def _run(config: Any) -> None:
-    """Serve until Ctrl-C (a seam for tests)."""
+    """Serve until Ctrl-C or SIGTERM (a seam for tests).
+
+    uvicorn's own handlers would stop the server and then raise the signal again, which
+    kills the process (exit status 143 after SIGTERM). The command's handlers instead
+    stop the server gracefully (requests in flight are answered) and return.
+    """
+    import contextlib
+    from collections.abc import Iterator
+
     import uvicorn
 
-    uvicorn.Server(config).run()
+    from ..cli._signals import run, stopping
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the signals are the command's (see above)
+
+    server = Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    async def serve() -> None:
+        with stopping(stop):
+            await server.serve()
+
+    run(serve, loop_factory=config.get_loop_factory())
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from ._server import limit_logs
+
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # asyncio logs every failing accept() when descriptors run out: 85 MB in half a minute.
+    limit_logs()
     config = _server_config(args)
     if not _is_loopback(args.host) and args.secret is None and args.allow is None:
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from daktela_async.cli._dashboard import Dashboard, serve_dashboard
 from daktela_async.cli._serve import bind, exposure_warning, open_socket
 from daktela_async.cli._settings import CLIError
 from daktela_async.sim import Simulator
-from tests.cli.support import Run, connection
+from tests.cli.support import LineStream, Run, connection
 
 pytestmark = pytest.mark.anyio
 
@@ -180,6 +181,7 @@ def test_exposure_warning() -> None:
     warning = exposure_warning("0.0.0.0")  # noqa: S104 - the address being warned about
     assert warning is not None
     assert "no login" in warning
+    assert "--allow-host" in warning
 
 
 def test_the_dashboard_command_serves_for_a_duration(sim: Simulator, run: Run) -> None:
@@ -203,3 +205,82 @@ def test_the_dashboard_command_with_a_bad_token(sim: Simulator, run: Run) -> Non
     assert result.code == 1
     assert "refused the token" in result.err
     assert result.err.count("\n") == 1
+
+
+# --- the Host check (DNS rebinding) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:8080",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "[::2]:8080",
+        "::1",  # an IPv6 address without brackets is not a valid Host
+        "localhost:port",
+        "[::1",
+        "",
+    ],
+)
+async def test_every_route_refuses_a_foreign_host(sim: Simulator, host: str) -> None:
+    # A DNS-rebinding page reaches the dashboard under its own name: its requests carry
+    # that name as the Host, and must not get agents' names or callers' numbers.
+    async with running(sim) as (dashboard, url), httpx.AsyncClient(base_url=url) as http:
+        for path in ("/", "/snapshot", "/events"):
+            with anyio.fail_after(5):
+                response = await http.get(path, headers={"Host": host})
+            assert response.status_code == 400, path
+            assert response.text == "Invalid host header"
+            assert "agents" not in response.text
+        assert dashboard.streams == 0
+
+
+async def test_loopback_names_and_the_listening_address_are_allowed(sim: Simulator) -> None:
+    async with running(sim) as (dashboard, url), httpx.AsyncClient(base_url=url) as http:
+        port = url.rsplit(":", 1)[1].strip("/")
+        hosts = [f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST.", f"[::1]:{port}"]
+        hosts += ["[0:0::1]", "127.0.0.1"]
+        for host in hosts:
+            page = await http.get("/", headers={"Host": host})
+            snapshot = await http.get("/snapshot", headers={"Host": host})
+            assert (page.status_code, snapshot.status_code) == (200, 200), host
+        async with http.stream("GET", "/events", headers={"Host": f"localhost:{port}"}) as r:
+            assert r.status_code == 200
+            assert await anext(r.aiter_lines()) == "retry: 2000"
+        assert dashboard.allowed_hosts == {"localhost", "127.0.0.1", "::1"}
+
+
+async def test_allowed_hosts_add_names(sim: Simulator) -> None:
+    async with (
+        running(sim, allowed_hosts=["Dash.Example.", "[2001:db8::1]", " "]) as (dashboard, url),
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        named = await http.get("/snapshot", headers={"Host": "dash.example:8080"})
+        address = await http.get("/snapshot", headers={"Host": "[2001:DB8:0::1]:443"})
+        other = await http.get("/snapshot", headers={"Host": "example"})
+    assert (named.status_code, address.status_code, other.status_code) == (200, 200, 400)
+    assert "dash.example" in dashboard.allowed_hosts
+
+
+def test_the_dashboard_command_answers_only_its_hosts(sim: Simulator, run: Run) -> None:
+    stream = LineStream()
+    statuses: dict[str, int] = {}
+
+    def browse() -> None:
+        if not stream.wait_lines(1):
+            return
+        url = stream.getvalue().split("Dashboard: ", 1)[1].split()[0]
+        for host in ("dash.example", "crm.example", "evil.example"):
+            response = httpx.get(f"{url}snapshot", headers={"Host": host}, timeout=5)
+            statuses[host] = response.status_code
+
+    helper = threading.Thread(target=browse, daemon=True)
+    helper.start()
+    argv = ["dashboard", "--port", "0", "--duration", "3", "--user", "hajek"]
+    argv += ["--allow-host", "dash.example", "--allow-host", "crm.example,other.example"]
+    result = run(*argv, *connection(sim), stdout=stream)
+    helper.join(5)
+    assert result.code == 0, result.err
+    assert statuses == {"dash.example": 200, "crm.example": 200, "evil.example": 400}

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def restore_log_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undo the rate limits ``webhooks serve`` puts on process-wide loggers."""
+    for name in ("asyncio", "uvicorn.error", "daktela_async.webhooks.server"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "filters", list(logger.filters))
