@@ -14,6 +14,7 @@ from ._config import (
     Timeouts,
 )
 from ._errors import (
+    DaktelaAnswerTooLargeError,
     DaktelaAPIError,
     DaktelaAuthError,
     DaktelaConnectError,
@@ -58,6 +59,7 @@ __all__ = [
     "Backoff",
     "CallChanged",
     "DaktelaAPIError",
+    "DaktelaAnswerTooLargeError",
     "DaktelaAuthError",
     "DaktelaClient",
     "DaktelaConnectError",

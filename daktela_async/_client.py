@@ -17,6 +17,7 @@ import httpx
 from . import _retry
 from ._config import (
     DEFAULT_API_VERSION,
+    MAX_ANSWER_BYTES,
     NOT_GIVEN,
     NotGiven,
     PoolLimits,
@@ -28,13 +29,20 @@ from ._envelope import decode_envelope
 from ._errors import DaktelaError, DaktelaHTTPStatusError, DaktelaUsageError
 from ._spec import ActionSpec
 from ._transport._pool import TransportFactory, TransportPool, default_transport_factory
-from ._transport._query import encode_params, encode_query
+from ._transport._query import EncodeError, encode_params, encode_query
 from ._transport._request import (
     REDACTED,
     build_path,
     check_base_url,
     check_version,
     pick_version,
+)
+from ._transport._token import (
+    MAX_URL_LENGTH,
+    Secret,
+    SecretRequest,
+    check_headers,
+    check_token,
 )
 from .endpoints import (
     SMS,
@@ -64,6 +72,8 @@ logger = logging.getLogger("daktela_async")
 def _parse_url(url: str) -> httpx.URL:
     # An idle long poll repeats the same URL (same user, same hash) every hold; parsing it
     # was the largest single cost of such a poll. httpx.URL is immutable, so sharing is safe.
+    # The URLs cached here never carry the token (SecretRequest adds it to a copy), so
+    # nothing token-bearing outlives the request that sent it.
     return httpx.URL(url)
 
 
@@ -98,27 +108,16 @@ class RawResponse:
         return str(self.headers.get("content-type", ""))
 
 
-class _Secret:
-    """Holds the token so that no repr, log line or traceback can show it."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return REDACTED
-
-    __str__ = __repr__
-
-
 @attrs.frozen(slots=True)
 class _Prepared:
-    """One request ready to send, with everything needed to retry and report it."""
+    """One request ready to send, with everything needed to retry and report it.
+
+    Nothing here carries the token: :class:`SecretRequest` adds it to each attempt's
+    request, so the frames that validate and prepare a call cannot show it.
+    """
 
     action: str
-    # Both may carry the token (query or cookie): never in a repr, even a debugger's.
-    url: str = attrs.field(repr=False)
+    url: httpx.URL = attrs.field(repr=False)
     shown_url: str
     headers: httpx.Headers = attrs.field(repr=False)
     timeouts: Timeouts
@@ -145,6 +144,8 @@ class DaktelaClient:
         base_url: The PBX address, ``https://pbx.example.com`` (a trailing ``/api`` is
             accepted). Plain ``http://`` is refused for non-loopback hosts.
         token: The access token, ``SHA1(login + password)`` (see :meth:`from_credentials`).
+            Surrounding white space is dropped; control characters are refused. It is
+            percent-encoded where it travels and shown nowhere (``docs/concepts/token.md``).
         api_version: The newest API version the PBX speaks; newer actions are refused
             before any request is sent.
         token_in: Send the token as the ``access_token`` query parameter (``"query"``) or
@@ -156,7 +157,15 @@ class DaktelaClient:
         transport_factory: Builds each shard's httpx transport (tests pass one returning
             :class:`httpx.MockTransport`).
         allow_insecure_http: Allow ``http://`` to a non-loopback host.
-        headers: Extra headers sent with every request.
+        headers: Extra headers sent with every request: names are HTTP tokens, values
+            printable ASCII (surrounding white space dropped). No ``Accept-Encoding`` is sent
+            unless given here (``{"Accept-Encoding": "gzip"}``); an answer in a coding
+            that was not offered raises :class:`DaktelaDecodeError`.
+        max_answer_bytes: Largest answer read into memory, counted after decompression
+            while it arrives (64 MiB); a larger one raises
+            :class:`DaktelaAnswerTooLargeError`. ``None`` removes the limit. It covers
+            :meth:`call`, :meth:`call_raw` and ``get_recording``; :meth:`stream_raw`
+            (``stream_recording``, ``save_recording``) is not limited.
 
     Raises:
         DaktelaUsageError: A setting is invalid.
@@ -175,23 +184,35 @@ class DaktelaClient:
         transport_factory: TransportFactory | None = None,
         allow_insecure_http: bool = False,
         headers: Mapping[str, str] | None = None,
+        max_answer_bytes: int | None = MAX_ANSWER_BYTES,
     ) -> None:
-        if not isinstance(token, str) or not token:
-            raise DaktelaUsageError("token must be a non-empty string", parameter="token")
+        try:
+            self._token: Secret = check_token(token)
+        finally:
+            # From here on the token lives only in its holder: a settings error below
+            # must not show it among this frame's locals in a traceback.
+            del token
         if token_in not in ("query", "cookie"):
             raise DaktelaUsageError(
                 f"token_in must be 'query' or 'cookie', not {token_in!r}", parameter="token_in"
             )
         self._base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._token = _Secret(token)
         self._api_version = check_version(api_version)
         self._token_in: TokenPlacement = token_in
         self._timeouts = Timeouts() if timeout is None else Timeouts.of(timeout)
         self._retry = RetryPolicy() if retries is None else RetryPolicy.of(retries)
-        fixed = {"User-Agent": "daktela-async", **(headers or {})}
-        if token_in == "cookie":  # noqa: S105 - a placement, not a password
-            fixed["Cookie"] = f"access_token={token}"
-        # Built once: every request shares these headers.
+        if limits is not None and not isinstance(limits, PoolLimits):
+            raise DaktelaUsageError(
+                f"limits must be a PoolLimits, not {type(limits).__name__}", parameter="limits"
+            )
+        if transport_factory is not None and not callable(transport_factory):
+            raise DaktelaUsageError(
+                "transport_factory must be a callable", parameter="transport_factory"
+            )
+        fixed = {"User-Agent": "daktela-async"}
+        fixed.update(check_headers(headers) if headers is not None else {})
+        # Built once: every request shares these headers. They never carry the token,
+        # not even as a cookie: SecretRequest adds it to each request's own copy.
         self._headers = httpx.Headers(fixed)
         self.queues = Queues(self)
         self.operators = Operators(self)
@@ -207,7 +228,9 @@ class DaktelaClient:
         self.autodialer = Autodialer(self)
         self.emails = Emails(self)
         self._pool = TransportPool(
-            limits or PoolLimits(), transport_factory or default_transport_factory
+            limits or PoolLimits(),
+            transport_factory or default_transport_factory,
+            max_answer_bytes=max_answer_bytes,
         )
 
     @classmethod
@@ -221,12 +244,24 @@ class DaktelaClient:
             **kwargs: Any other :class:`DaktelaClient` argument.
         """
         digest = hashlib.sha1((login + password).encode(), usedforsecurity=False).hexdigest()
-        return cls(base_url, digest, **kwargs)
+        # Should the constructor refuse a setting, this frame is in the traceback: its
+        # locals must not show the password or the token.
+        del login, password
+        try:
+            return cls(base_url, digest, **kwargs)
+        finally:
+            del digest
 
     def __repr__(self) -> str:
+        # getattr: a traceback with locals shows `self` of an __init__ that refused a
+        # setting, before every attribute was set (Python 3.11's traceback module does
+        # not guard against a repr that raises).
+        base_url = getattr(self, "_base_url", None)
+        api_version = getattr(self, "_api_version", None)
+        token_in = getattr(self, "_token_in", None)
         return (
-            f"DaktelaClient(base_url={self._base_url!r}, api_version={self._api_version!r}, "
-            f"token={REDACTED}, token_in={self._token_in!r})"
+            f"DaktelaClient(base_url={base_url!r}, api_version={api_version!r}, "
+            f"token={REDACTED}, token_in={token_in!r})"
         )
 
     @property
@@ -288,18 +323,40 @@ class DaktelaClient:
             )
         else:
             url_version = check_version(version)
-        path = build_path(url_version, action, id, format)
         try:
-            pairs = encode_params(params)
-        except TypeError as exc:
-            raise DaktelaUsageError(f"{action}: {exc}", action=action) from None
-        query = encode_query(pairs)
-        sep = "&" if query else ""
+            path = build_path(url_version, action, id, format)
+        except UnicodeEncodeError:
+            raise DaktelaUsageError(
+                f"{action}: the id is not valid Unicode (a lone surrogate)",
+                action=action,
+                parameter="id",
+            ) from None
+        try:
+            query = encode_query(encode_params(params))
+        except EncodeError as exc:
+            raise DaktelaUsageError(
+                f"{action}: {exc}", action=action, parameter=exc.parameter
+            ) from None
+        url = f"{self._base_url}{path}" + (f"?{query}" if query else "")
+        shown = url
+        length = len(url)
         if self._token_in == "query":  # noqa: S105 - a placement, not a password
-            url = f"{self._base_url}{path}?{query}{sep}access_token={self._token.value}"
-            shown = f"{self._base_url}{path}?{query}{sep}access_token={REDACTED}"
-        else:
-            url = shown = f"{self._base_url}{path}" + (f"?{query}" if query else "")
+            shown = f"{url}{'&' if query else '?'}access_token={REDACTED}"
+            length += len("?access_token=") + self._token.quoted_length
+        if length > MAX_URL_LENGTH:
+            # httpx would refuse it (InvalidURL); long before that, most servers answer
+            # 414. Said here, before anything is sent, and never retried.
+            raise DaktelaUsageError(
+                f"{action}: the request URL would be {length} characters long, more than "
+                f"{MAX_URL_LENGTH}; send fewer or shorter parameters",
+                action=action,
+            )
+        try:
+            parsed = _parse_url(url)
+        except httpx.InvalidURL as exc:
+            raise DaktelaUsageError(
+                f"{action}: invalid request URL: {exc}", action=action
+            ) from None
 
         long_poll = spec is not None and spec.long_poll and params.get("hash") is not None
         timeouts = self._timeouts if isinstance(timeout, NotGiven) else Timeouts.of(timeout)
@@ -312,7 +369,7 @@ class DaktelaClient:
         )
         return _Prepared(
             action=action,
-            url=url,
+            url=parsed,
             shown_url=shown,
             headers=self._headers,
             timeouts=timeouts,
@@ -321,8 +378,18 @@ class DaktelaClient:
             idempotent=spec.idempotent if spec is not None else False,
         )
 
+    def _request(self, prepared: _Prepared) -> SecretRequest:
+        """The request of one attempt: the prepared one with the token added, last."""
+        return SecretRequest(
+            prepared.url,
+            prepared.headers,
+            secret=self._token,
+            placement=self._token_in,
+            shown_url=prepared.shown_url,
+        )
+
     async def _send_once(self, prepared: _Prepared, attempt: int) -> httpx.Response:
-        request = httpx.Request("GET", _parse_url(prepared.url), headers=prepared.headers)
+        request = self._request(prepared)
         started = time.perf_counter()
         status: int | str = "error"
         try:
@@ -405,6 +472,7 @@ class DaktelaClient:
             DaktelaAPIError: The server answered ``status: 0``.
             DaktelaHTTPStatusError: A non-2xx answer.
             DaktelaDecodeError: The answer is not a JSON envelope.
+            DaktelaAnswerTooLargeError: The answer passed ``max_answer_bytes``.
             DaktelaTransportError: No answer (connect error, timeout).
             DaktelaUsageError: Bad input; nothing was sent.
         """
@@ -429,7 +497,8 @@ class DaktelaClient:
             response.content,
             action=action,
             status_code=response.status_code,
-            secret=self._token.value,
+            # The holder, not its value: the plain token stays out of this frame's locals.
+            secret=self._token,
         )
 
     async def call_raw(
@@ -515,7 +584,7 @@ class DaktelaClient:
         prepared = self._prepare(
             action, id, version=version, format=format, timeout=timeout, retries=0, params=merged
         )
-        request = httpx.Request("GET", _parse_url(prepared.url), headers=prepared.headers)
+        request = self._request(prepared)
         async with self._pool.stream(
             request, prepared.timeouts, action=action, url=prepared.shown_url
         ) as response:

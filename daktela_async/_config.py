@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 import anyio
 import attrs
+
+from ._errors import DaktelaUsageError
 
 __all__ = [
     "API_VERSIONS",
@@ -84,6 +86,13 @@ MAX_SHARDS: Final = 100
 #: Idle keep-alive connections are closed after this, below common server keep-alive limits.
 KEEPALIVE_EXPIRY: Final = 30.0
 
+# --- answers ----------------------------------------------------------------------------------
+
+#: Largest buffered answer, counted decoded: a full 1000-row page of CDRs is a few MB, so
+#: 64 MiB leaves ample room while a gzip bomb or an endless body cannot exhaust memory.
+#: Recordings stream (``stream_raw``) and are not limited by it.
+MAX_ANSWER_BYTES: Final = 64 * 2**20
+
 
 class NotGiven:
     """Sentinel type: "use the client's default" for a per-call option.
@@ -109,14 +118,66 @@ class NotGiven:
 NOT_GIVEN: Final = NotGiven()
 
 
-def _positive(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a positive number of seconds or None")
+def _shown(value: object) -> str:
+    """A refused setting as the error shows it: numbers as they are, others by type."""
+    return repr(value) if isinstance(value, int | float) else type(value).__name__
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    # bool is an int, but True seconds or attempts is a mistake, not a setting.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_seconds(name: str, value: object) -> None:
+    """Refuse *value* unless it is a positive, finite number of seconds or ``None``.
+
+    Raises:
+        DaktelaUsageError: It is not (``parameter`` is *name*).
+    """
+    if value is None:
+        return
+    if not _is_number(value) or not (value > 0 and math.isfinite(value)):
+        raise DaktelaUsageError(
+            f"{name} must be a positive number of seconds or None, not {_shown(value)}",
+            parameter=name,
+        )
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_seconds(attribute.name, value)
+
+
+def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise DaktelaUsageError(
+                f"{attribute.name} must be an integer >= {minimum}, not {_shown(value)}",
+                parameter=attribute.name,
+            )
+
+    return check
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # inf is allowed (no ceiling); NaN is not, as no comparison would ever stop it.
+    if not _is_number(value) or not value >= 0:
+        raise DaktelaUsageError(
+            f"{attribute.name} must be a number >= 0, not {_shown(value)}",
+            parameter=attribute.name,
+        )
+
+
+def _callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not callable(value):
+        raise DaktelaUsageError(f"{attribute.name} must be callable", parameter=attribute.name)
 
 
 @attrs.frozen(slots=True)
 class Timeouts:
     """Timeouts of one request, in seconds (``None`` disables that one).
+
+    Each must be a positive, finite number or ``None``; anything else raises
+    :class:`~daktela_async.DaktelaUsageError` (a ``ValueError``).
 
     Attributes:
         connect: Establishing the TCP and TLS connection.
@@ -139,9 +200,14 @@ class Timeouts:
 
     @classmethod
     def of(cls, value: float | Timeouts | None) -> Timeouts:
-        """Accept a single number (every timeout), ``None`` (none) or a :class:`Timeouts`."""
+        """Accept a single number (every timeout), ``None`` (none) or a :class:`Timeouts`.
+
+        Raises:
+            DaktelaUsageError: *value* is not one of these (``parameter="timeout"``).
+        """
         if isinstance(value, Timeouts):
             return value
+        _check_seconds("timeout", value)
         return cls(connect=value, read=value, write=value, pool=value, deadline=value)
 
     def at_least_long_poll(self) -> Timeouts:
@@ -157,6 +223,10 @@ class Timeouts:
         )
 
 
+#: Backoff doubling stops counting here: 2 ** 64 times any initial delay passes any ceiling.
+_MAX_EXPONENT: Final = 64
+
+
 def _full_jitter(ceiling: float) -> float:
     return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
 
@@ -168,6 +238,7 @@ class RetryPolicy:
     The delay before retry ``n`` (1-based) is drawn uniformly from
     ``[0, min(backoff_max, backoff_initial * 2 ** (n - 1))]`` ("full jitter"), or is
     the server's ``Retry-After`` when it sent one no longer than ``retry_after_max``.
+    Invalid values raise :class:`~daktela_async.DaktelaUsageError` (a ``ValueError``).
 
     Attributes:
         max_attempts: Attempts in total, the first included; ``1`` disables retries.
@@ -179,25 +250,39 @@ class RetryPolicy:
         jitter: Picks a delay in ``[0, ceiling]``.
     """
 
-    max_attempts: int = attrs.field(default=MAX_ATTEMPTS, validator=attrs.validators.ge(1))
-    backoff_initial: float = attrs.field(default=BACKOFF_INITIAL, validator=attrs.validators.ge(0))
-    backoff_max: float = attrs.field(default=BACKOFF_MAX, validator=attrs.validators.ge(0))
-    retry_after_max: float = attrs.field(default=RETRY_AFTER_MAX, validator=attrs.validators.ge(0))
-    sleep: Callable[[float], Awaitable[None]] = attrs.field(default=anyio.sleep, repr=False)
-    jitter: Callable[[float], float] = attrs.field(default=_full_jitter, repr=False)
+    max_attempts: int = attrs.field(default=MAX_ATTEMPTS, validator=_at_least(1))
+    backoff_initial: float = attrs.field(default=BACKOFF_INITIAL, validator=_non_negative)
+    backoff_max: float = attrs.field(default=BACKOFF_MAX, validator=_non_negative)
+    retry_after_max: float = attrs.field(default=RETRY_AFTER_MAX, validator=_non_negative)
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(
+        default=anyio.sleep, repr=False, validator=_callable
+    )
+    jitter: Callable[[float], float] = attrs.field(
+        default=_full_jitter, repr=False, validator=_callable
+    )
 
     @classmethod
     def of(cls, value: int | RetryPolicy, base: RetryPolicy | None = None) -> RetryPolicy:
-        """Accept a policy, or an int meaning "this many retries" on top of *base*."""
+        """Accept a policy, or an int meaning "this many retries" on top of *base*.
+
+        Raises:
+            DaktelaUsageError: *value* is neither (``parameter="retries"``).
+        """
         if isinstance(value, RetryPolicy):
             return value
-        if value < 0:
-            raise ValueError("retries must be >= 0")
+        if not isinstance(value, int) or value < 0:
+            raise DaktelaUsageError(
+                f"retries must be a RetryPolicy or an integer >= 0, not {_shown(value)}",
+                parameter="retries",
+            )
         return attrs.evolve(base or cls(), max_attempts=value + 1)
 
     def delay(self, retry_number: int) -> float:
         """The jittered delay before retry *retry_number* (1 for the first retry)."""
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (retry_number - 1))
+        # The ceiling stops growing long before 2 ** 64; capping the exponent keeps a huge
+        # retry number from overflowing the float (2.0 ** 1024 raises OverflowError).
+        exponent = min(max(retry_number - 1, 0), _MAX_EXPONENT)
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0**exponent)
         return self.jitter(ceiling)
 
 
@@ -207,6 +292,7 @@ class PoolLimits:
 
     Shards are opened only when the ones already open are full, so a client that makes
     a few calls holds one small shard while a watcher of 1000 agents grows to 100.
+    Invalid values raise :class:`~daktela_async.DaktelaUsageError` (a ``ValueError``).
 
     Attributes:
         shard_connections: Connections per shard (each an httpx transport).
@@ -215,13 +301,9 @@ class PoolLimits:
         keepalive_expiry: Seconds an idle connection is kept open.
     """
 
-    shard_connections: int = attrs.field(
-        default=SHARD_CONNECTIONS, validator=attrs.validators.ge(1)
-    )
-    max_shards: int = attrs.field(default=MAX_SHARDS, validator=attrs.validators.ge(1))
-    keepalive_expiry: float = attrs.field(
-        default=KEEPALIVE_EXPIRY, validator=attrs.validators.ge(0)
-    )
+    shard_connections: int = attrs.field(default=SHARD_CONNECTIONS, validator=_at_least(1))
+    max_shards: int = attrs.field(default=MAX_SHARDS, validator=_at_least(1))
+    keepalive_expiry: float = attrs.field(default=KEEPALIVE_EXPIRY, validator=_non_negative)
 
 
 # --- realtime ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ DaktelaError
 ├── DaktelaAPIError              the envelope said {"status": 0} (.message is the server's text)
 ├── DaktelaAuthError             the PBX refuses the access token (a watcher's final failure)
 ├── DaktelaDecodeError           the body is not the envelope: HTML, truncated JSON, wrong shape
+│   └── DaktelaAnswerTooLargeError   the answer outgrew max_answer_bytes (decoded), reading stopped
 └── DaktelaUsageError            bad input, found before anything was sent (also a ValueError)
     └── DaktelaVersionError      the action (or a parameter) is newer than the client's api_version
 ```
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "DaktelaAPIError",
+    "DaktelaAnswerTooLargeError",
     "DaktelaAuthError",
     "DaktelaConnectError",
     "DaktelaDecodeError",
@@ -143,6 +145,29 @@ class DaktelaDecodeError(DaktelaError):
         super().__init__(message, action=action)
         self.snippet = snippet
         self.status_code = status_code
+
+
+class DaktelaAnswerTooLargeError(DaktelaDecodeError):
+    """The answer grew past the client's ``max_answer_bytes``; reading stopped there.
+
+    Bytes are counted as decoded (after gzip or deflate), while they arrive, so a
+    compressed bomb or an endless body is cut off at the limit, not buffered whole.
+    Large downloads (recordings) belong in ``stream_raw``, which has no such limit.
+
+    Attributes:
+        limit: The limit in force, in bytes.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str | None = None,
+        limit: int,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, action=action, status_code=status_code)
+        self.limit = limit
 
 
 class DaktelaUsageError(DaktelaError, ValueError):

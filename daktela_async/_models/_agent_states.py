@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from daktela_async._envelope import SecretLike
 from daktela_async._errors import DaktelaDecodeError
 from daktela_async._models._converter import (
     EMPTY,
@@ -330,6 +331,7 @@ def structure_agent_states(
     previous: Mapping[str, AgentState] | None = None,
     *,
     action: str | None = "RTUsersState",
+    secret: SecretLike = None,
 ) -> AgentStates:
     """Structure an ``RTUsersState`` result, reusing unchanged models from *previous*.
 
@@ -341,6 +343,7 @@ def structure_agent_states(
             that same model object back (``new[k] is previous[k]``). Any other mapping
             also works, but then each operator is structured and only compared.
         action: The action name kept on errors.
+        secret: The access token (the client's holder), blanked out of error messages.
 
     Returns:
         The operators by ID, in the server's order.
@@ -380,7 +383,9 @@ def structure_agent_states(
             models[key] = model
             raws[key] = raw
     except Exception:
-        generic: Mapping[str, AgentState] = structure(decoded, _AGENT_MAP, action=action)
+        generic: Mapping[str, AgentState] = structure(
+            decoded, _AGENT_MAP, action=action, secret=secret
+        )
         # The generic path accepted what the fast path did not: trust it.
         return AgentStates(dict(generic), dict(decoded))
     return AgentStates(models, raws)

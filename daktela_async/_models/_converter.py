@@ -47,8 +47,9 @@ become ``"YYYY-MM-DD HH:MM:SS"``; enum members become their value; tuples become
 lists; ``int``, ``float``, ``bool`` and ``None`` stay typed.
 
 Any failure while structuring becomes :class:`~daktela_async._errors.DaktelaDecodeError`
-whose message names each failing path (``$.calls[0].id_queue``) and what was found
-there, rendered with :func:`cattrs.transform_error`.
+whose message names the first five failing paths (``$.calls[0].id_queue``) and what was
+found there, rendered with :func:`cattrs.transform_error`, then how many more failed;
+the access token is blanked out of it.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.orjson import make_converter
 from cattrs.v import format_exception
 
+from daktela_async._envelope import SecretLike, scrub
 from daktela_async._errors import DaktelaDecodeError
 
 __all__ = [
@@ -109,6 +111,10 @@ _ZERO_DATETIME = "0000-00-00 00:00:00"
 _DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _MODELS_PACKAGE = "daktela_async._models"
 _NONE_TYPE = type(None)
+#: A decode error names this many failing paths, then counts the rest.
+_MAX_PATHS = 5
+#: Each failing path's line is cut to this many characters.
+_LINE_CHARS = 200
 
 _JSON_TYPE_NAMES: dict[type, str] = {
     str: "string",
@@ -580,9 +586,26 @@ def _format_exception(exc: BaseException, tp: type | None) -> str:
     return format_exception(exc, tp)
 
 
-def describe_error(exc: BaseException) -> str:
-    """Render a structuring failure as ``"<what> @ <path>"`` lines joined by ``"; "``."""
-    return "; ".join(cattrs.transform_error(exc, format_exception=_format_exception))
+def _clip(line: str) -> str:
+    # A path may hold a key of any length from the body (``$['...']``).
+    return line if len(line) <= _LINE_CHARS else line[: _LINE_CHARS - 3] + "..."
+
+
+def describe_error(exc: BaseException, *, limit: int | None = None) -> str:
+    """Render a structuring failure as ``"<what> @ <path>"`` lines joined by ``"; "``.
+
+    Args:
+        exc: The failure raised by the converter.
+        limit: Show at most this many failing paths, each cut to 200 characters, then
+            how many more failed; ``None`` shows every path in full.
+    """
+    lines = cattrs.transform_error(exc, format_exception=_format_exception)
+    if limit is None:
+        return "; ".join(lines)
+    shown = [_clip(line) for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"and {len(lines) - limit} more")
+    return "; ".join(shown)
 
 
 def type_name(tp: Any) -> str:
@@ -600,20 +623,41 @@ def type_name(tp: Any) -> str:
     return str(getattr(tp, "__name__", repr(tp)))
 
 
-def decode_error(exc: BaseException, cl: Any, action: str | None) -> DaktelaDecodeError:
-    """Wrap a structuring failure of *cl* in a :class:`DaktelaDecodeError`."""
+def decode_error(
+    exc: BaseException, cl: Any, action: str | None, *, secret: SecretLike = None
+) -> DaktelaDecodeError:
+    """Wrap a structuring failure of *cl* in a :class:`DaktelaDecodeError`.
+
+    The message is bounded (the first five failing paths and how many more failed: a
+    list of 100,000 bad rows does not make a megabyte message) and carries values from
+    the body, so the token is blanked out of it (also a partial echo, see
+    :func:`~daktela_async._envelope.scrub`).
+
+    Args:
+        exc: The failure raised by the converter.
+        cl: The target type.
+        action: The action, kept on the error.
+        secret: The token to blank out of the message.
+    """
     target = type_name(cl)
     where = f"{action} result" if action else "result"
+    detail = describe_error(exc, limit=_MAX_PATHS)
     return DaktelaDecodeError(
-        f"cannot decode the {where} as {target}: {describe_error(exc)}", action=action
+        scrub(f"cannot decode the {where} as {target}: {detail}", secret), action=action
     )
 
 
 @overload
-def structure(value: Any, cl: None, *, action: str | None = None) -> None: ...
+def structure(
+    value: Any, cl: None, *, action: str | None = None, secret: SecretLike = None
+) -> None: ...
 @overload
-def structure(value: Any, cl: type[T], *, action: str | None = None) -> T: ...
-def structure(value: Any, cl: type[T] | None, *, action: str | None = None) -> T | None:
+def structure(
+    value: Any, cl: type[T], *, action: str | None = None, secret: SecretLike = None
+) -> T: ...
+def structure(
+    value: Any, cl: type[T] | None, *, action: str | None = None, secret: SecretLike = None
+) -> T | None:
     """Structure the decoded ``result`` *value* of an answer into *cl*.
 
     Args:
@@ -622,13 +666,15 @@ def structure(value: Any, cl: type[T] | None, *, action: str | None = None) -> T
             ``Mapping[str, AgentState]``, a union...). ``None`` means the action's
             result carries nothing: *value* is ignored and ``None`` returned.
         action: The action the answer belongs to, kept on the error.
+        secret: The access token (the client's redacting holder, or a string), blanked
+            out of the error message: the message quotes values from the answer.
 
     Returns:
         The structured value.
 
     Raises:
         DaktelaDecodeError: *value* does not have the shape of *cl*; the message
-            names every failing path and what was found there.
+            names the first failing paths, what was found there, and how many more.
     """
     if cl is None:
         return None
@@ -637,7 +683,7 @@ def structure(value: Any, cl: type[T] | None, *, action: str | None = None) -> T
     except DaktelaDecodeError:
         raise
     except (BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise decode_error(exc, cl, action) from exc
+        raise decode_error(exc, cl, action, secret=secret) from exc
     except RecursionError as exc:
         raise DaktelaDecodeError(
             "cannot decode the result: nested too deeply", action=action

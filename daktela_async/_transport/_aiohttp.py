@@ -40,7 +40,10 @@ The transport keeps httpx's contract, so the client's error mapping and retry ru
   end closes its connection instead of returning it to the pool.
 - The session sends exactly the request's headers (no ``Accept-Encoding``,
   ``User-Agent`` or ``Content-Type`` of its own), keeps no cookie jar and never follows
-  redirects, like :class:`httpx.AsyncHTTPTransport`; bodies are decompressed by httpx.
+  redirects, like :class:`httpx.AsyncHTTPTransport`. Bodies are handed over raw (aiohttp's
+  own decompression is off): the pool decodes them while counting against
+  ``max_answer_bytes``, the same way for both transports, and refuses a coding the request
+  did not offer.
 """
 
 from __future__ import annotations

@@ -5,30 +5,46 @@ assigning requests to connections (httpcore's assignment is O(connections x queu
 Keeping each shard small and opening shards only when the open ones are full keeps that
 cost flat. Every shard shares one SSL context: building one per shard cost ~1 MB each.
 
-This module is also the one boundary where httpx exceptions become ours.
+This module is also the one boundary where httpx exceptions become ours, and where
+answers are read: a buffered answer is decoded here (not by httpx, whose decoders inflate
+a whole network read at once) and counted as it grows, so ``max_answer_bytes`` stops a
+gzip bomb or an endless body at the limit. A ``Content-Encoding`` the request did not
+offer in ``Accept-Encoding`` is refused, on buffered and streamed answers alike.
 """
 
 from __future__ import annotations
 
 import ssl
+import sys
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import NoReturn
+from typing import Final, NoReturn
 
 import anyio
 import attrs
 import httpx
 
-from .._config import PoolLimits, Timeouts
+from .._config import MAX_ANSWER_BYTES, PoolLimits, Timeouts
 from .._errors import (
+    DaktelaAnswerTooLargeError,
     DaktelaConnectError,
+    DaktelaDecodeError,
     DaktelaError,
     DaktelaTimeoutError,
     DaktelaTransportError,
     DaktelaUsageError,
 )
+from ._token import Secret, SecretRequest
 
-__all__ = ["TransportFactory", "TransportOptions", "TransportPool", "default_transport_factory"]
+__all__ = [
+    "TransportFactory",
+    "TransportOptions",
+    "TransportPool",
+    "check_content_encoding",
+    "default_transport_factory",
+    "read_answer",
+]
 
 
 @attrs.frozen(slots=True)
@@ -74,35 +90,87 @@ class _Shard:
 
 
 @contextmanager
-def map_httpx_errors(action: str | None, url: str) -> Iterator[None]:
+def map_httpx_errors(
+    action: str | None, url: str, request: httpx.Request | None = None
+) -> Iterator[None]:
     """Translate httpx's exceptions into the error tree (the one mapping boundary).
 
     ``sent`` records whether the request may have reached the server: connecting and
     waiting for a pooled connection happen before a byte is written.
+
+    The httpx exception stays the cause, cut loose first from everything that could show
+    the token (see :func:`_detach`); *request* brings the token, to redact it from the
+    transport's message.
     """
+    secret = request.secret if isinstance(request, SecretRequest) else None
+    # What the caller was handling when it called us: the chain is detached up to it,
+    # never through it (its traceback is the caller's).
+    outer = sys.exc_info()[1]
     try:
         yield
     except DaktelaError:
         raise
     except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        _raise(DaktelaTimeoutError, exc, action, url, sent=False)
+        _raise(DaktelaTimeoutError, exc, action, url, sent=False, secret=secret, outer=outer)
     except httpx.TimeoutException as exc:
-        _raise(DaktelaTimeoutError, exc, action, url, sent=True)
+        _raise(DaktelaTimeoutError, exc, action, url, sent=True, secret=secret, outer=outer)
     except httpx.ConnectError as exc:
-        _raise(DaktelaConnectError, exc, action, url, sent=False)
+        _raise(DaktelaConnectError, exc, action, url, sent=False, secret=secret, outer=outer)
+    except httpx.LocalProtocolError as exc:
+        # h11 refused to write the request (an illegal header, say) before a byte went
+        # out. Sending it again would be refused the same way: a usage error, not retried.
+        _detach(exc, secret, outer)
+        raise DaktelaUsageError(
+            f"{action or 'request'}: the request cannot be sent: {exc} ({url})", action=action
+        ) from exc
     except httpx.TransportError as exc:
         # ReadError, WriteError, RemoteProtocolError, ...: the request may have arrived.
-        _raise(DaktelaConnectError, exc, action, url, sent=True)
+        _raise(DaktelaConnectError, exc, action, url, sent=True, secret=secret, outer=outer)
 
 
 @contextmanager
 def _deadline(seconds: float | None, action: str | None, url: str) -> Iterator[None]:
     """Cap one attempt as a whole, so a trickling body cannot outlive its caller's patience."""
+    outer = sys.exc_info()[1]
     try:
         with anyio.fail_after(seconds):
             yield
     except TimeoutError as exc:
-        _raise(DaktelaTimeoutError, exc, action, url, sent=True, what="deadline exceeded")
+        what = "deadline exceeded"
+        _raise(DaktelaTimeoutError, exc, action, url, sent=True, what=what, outer=outer)
+
+
+def _detach(exc: BaseException, secret: Secret | None, outer: BaseException | None) -> None:
+    """Cut *exc* loose from everything that could show the token, so it can be a cause.
+
+    Dropped: its traceback (the transport's frames, whose locals hold the request, its
+    URL and header list, and while writing the request's bytes), the exceptions chained
+    to it (httpcore's, h11's, aiohttp's, with their own frames; aiohttp's keep the URL;
+    under a deadline, the cancellation that went through the transport), and the request
+    httpx exceptions may carry (``exc.request``). The token is redacted from its message
+    (aiohttp quotes the URL in some). Its type and message stay: what a cause is for.
+
+    The chained exceptions lose their tracebacks too before they are let go: a frame
+    of ours may still hold one (contextlib's ``__exit__`` holds the cancellation that a
+    deadline turned into ``TimeoutError``). The walk stops at *outer*, the exception the
+    caller was handling when it called the client: that one, and what is chained to it,
+    are the caller's and stay untouched.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        item = pending.pop()
+        if item is outer or id(item) in seen:
+            continue
+        seen.add(id(item))
+        pending += [e for e in (item.__cause__, item.__context__) if e is not None]
+        item.__traceback__ = None
+        if isinstance(item, httpx.RequestError):
+            item._request = None
+        if secret is not None:
+            item.args = tuple(secret.redact(a) if isinstance(a, str) else a for a in item.args)
+    exc.__cause__ = None
+    exc.__context__ = None
 
 
 def _raise(
@@ -113,10 +181,252 @@ def _raise(
     *,
     sent: bool,
     what: str | None = None,
+    secret: Secret | None = None,
+    outer: BaseException | None = None,
 ) -> NoReturn:
+    _detach(exc, secret, outer)
     detail = what or str(exc) or type(exc).__name__
     message = f"{action or 'request'}: {type(exc).__name__}: {detail} ({url})"
     raise kind(message, action=action, url=url, sent=sent) from exc
+
+
+# --- reading answers --------------------------------------------------------------------------
+
+#: Content codings decoded while counting; ``x-gzip`` is gzip's old name (RFC 9110).
+_DECODABLE: Final = frozenset({"gzip", "x-gzip", "deflate"})
+#: Chunks read (and dropped) after stopping, waiting for the cancellation to land.
+_MAX_DROPPED: Final = 64
+#: Largest piece inflated at once.
+_PIECE: Final = 2**20
+
+
+def _codings(value: str) -> list[str]:
+    return [c.strip().lower() for c in value.split(",") if c.strip()]
+
+
+def _offered(request: httpx.Request) -> frozenset[str]:
+    """The codings the request's ``Accept-Encoding`` offers (none sent: only identity)."""
+    offered = {"identity"}
+    for item in _codings(",".join(request.headers.get_list("accept-encoding"))):
+        name, _, params = item.partition(";")
+        q = params.replace(" ", "").removeprefix("q=")
+        try:
+            refused = bool(params) and float(q) == 0
+        except ValueError:
+            refused = False
+        if not refused:
+            offered.add(name.strip())
+    return frozenset(offered)
+
+
+def check_content_encoding(
+    request: httpx.Request, response: httpx.Response, *, action: str | None, url: str
+) -> str | None:
+    """Return the answer's one content coding (``None`` for identity), or refuse it.
+
+    A coding the request did not offer is refused: the client does not send
+    ``Accept-Encoding`` unless given one in ``headers``, so a compressed answer is a
+    misbehaving proxy or a bomb. Stacked codings (``gzip, gzip``) are refused too: no
+    legitimate server sends them, and each layer multiplies the inflation.
+
+    Raises:
+        DaktelaDecodeError: The coding was not offered, or codings are stacked.
+    """
+    found = [c for c in _codings(response.headers.get("content-encoding", "")) if c != "identity"]
+    if not found:
+        return None
+    offered = _offered(request)
+    refused = [c for c in found if c not in offered and "*" not in offered]
+    what = ", ".join(found)
+    if refused:
+        asked = request.headers.get("accept-encoding") or "none"
+        raise DaktelaDecodeError(
+            f"{action or 'request'}: the answer is encoded with {what!r}, which the client "
+            f"did not offer (Accept-Encoding: {asked}) ({url})",
+            action=action,
+            status_code=response.status_code,
+        )
+    if len(found) > 1:
+        raise DaktelaDecodeError(
+            f"{action or 'request'}: the answer stacks content codings ({what}) ({url})",
+            action=action,
+            status_code=response.status_code,
+        )
+    return found[0]
+
+
+class _Inflater:
+    """Decodes gzip or deflate a bounded amount at a time (httpx's decoders do not)."""
+
+    __slots__ = ("_coding", "_obj", "_started")
+
+    def __init__(self, coding: str) -> None:
+        self._coding = coding
+        # deflate is meant as zlib-wrapped, but some servers send it raw: like httpx,
+        # try the wrapper first and fall back on the first chunk.
+        wbits = zlib.MAX_WBITS | 16 if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(wbits)
+        self._started = False
+
+    def decode(self, data: bytes, room: int | None) -> Iterator[bytes]:
+        """Yield *data* decoded, ``room + 1`` bytes at most in all (``None``: no bound).
+
+        The caller counts what it receives and stops at the limit; asking for one byte
+        more than it may keep is how it learns the answer is too large.
+        """
+        while not self._obj.eof:
+            # Pieces of at most 1 MiB: zlib grows its output buffer by copying, so one
+            # 64 MiB piece would briefly cost twice that.
+            cap = _PIECE if room is None else min(room + 1, _PIECE)
+            try:
+                out = self._obj.decompress(data, cap)
+            except zlib.error:
+                if self._started or self._coding != "deflate":
+                    raise
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._started = True
+                continue
+            self._started = True
+            data = self._obj.unconsumed_tail
+            if out:
+                yield out
+                if room is not None:
+                    room -= len(out)
+                    if room < 0:
+                        return
+            # Done when the input is used up and the output was not cut at the cap (a
+            # full output may leave more pending inside zlib: ask again with no input).
+            # No output at all ends it too, so a zlib quirk cannot spin this loop.
+            if not out or (not data and len(out) < cap):
+                return
+
+    def flush(self) -> bytes:
+        """What the decoder still holds once the body has ended."""
+        return self._obj.flush()
+
+
+async def read_answer(
+    request: httpx.Request,
+    response: httpx.Response,
+    limit: int | None,
+    *,
+    action: str | None,
+    url: str,
+) -> bytes:
+    """Read *response*'s whole body, decoded, refusing it once it passes *limit* bytes.
+
+    Bytes are counted as decoded, while they arrive: a Content-Length may lie and a
+    0.5 MB gzip body may hold 500 MB. The caller closes the response (mid-body, that
+    closes its connection).
+
+    Raises:
+        DaktelaAnswerTooLargeError: The decoded body passed *limit*.
+        DaktelaDecodeError: A refused or corrupt content coding.
+    """
+    coding = check_content_encoding(request, response, action=action, url=url)
+
+    def too_large() -> DaktelaAnswerTooLargeError:
+        return DaktelaAnswerTooLargeError(
+            f"{action or 'request'}: the answer is larger than max_answer_bytes={limit} "
+            f"(counted decoded); stream large downloads with stream_raw() ({url})",
+            action=action,
+            limit=limit or 0,
+            status_code=response.status_code,
+        )
+
+    try:
+        # A transport may hand back a response already read (httpx.MockTransport does):
+        # its body is decoded and in memory, so only the limit is left to check.
+        done = response.content
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if limit is not None and len(done) > limit:
+            raise too_large()
+        return done
+    declared = response.headers.get("content-length", "")
+    if coding is None and limit is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large()  # refused before a byte is read
+    inflater = _Inflater(coding) if coding in _DECODABLE else None
+    if coding is not None and inflater is None:
+        raise DaktelaDecodeError(
+            f"{action or 'request'}: cannot decode the content coding {coding!r} "
+            f"(supported: gzip, deflate) ({url})",
+            action=action,
+            status_code=response.status_code,
+        )
+    body = _Body(limit, inflater)
+    complete = True
+    corrupt: zlib.error | None = None
+    dropped = 0
+    with anyio.CancelScope() as scope:
+        async for raw in response.aiter_raw():
+            if not complete or corrupt is not None:
+                # Only until the cancellation lands inside the transport. A transport
+                # whose stream never waits (an in-memory one) would never see it: give up
+                # on a clean end rather than read an endless body.
+                dropped += 1
+                if dropped > _MAX_DROPPED:
+                    break
+                continue
+            try:
+                complete = body.add(raw)
+            except zlib.error as exc:
+                corrupt = exc
+            if not complete or corrupt is not None:
+                # Leaving the loop here would abandon the transport's body generators
+                # half-way (trio warns when the collector finds them). Cancelling makes
+                # the next read inside the transport raise, which ends each of them, as
+                # a timeout does; a chunk already buffered is dropped on the way.
+                scope.cancel()
+        if complete and corrupt is None:
+            try:
+                complete = body.end()
+            except zlib.error as exc:
+                corrupt = exc
+    if corrupt is not None:
+        raise DaktelaDecodeError(
+            f"{action or 'request'}: the answer's {coding} encoding is corrupt: {corrupt} ({url})",
+            action=action,
+            status_code=response.status_code,
+        ) from corrupt
+    if not complete:
+        raise too_large()
+    return b"".join(body.chunks)
+
+
+class _Body:
+    """The decoded body as it grows, refusing to grow past the limit."""
+
+    __slots__ = ("chunks", "inflater", "limit", "size")
+
+    def __init__(self, limit: int | None, inflater: _Inflater | None) -> None:
+        self.limit = limit
+        self.inflater = inflater
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def _keep(self, piece: bytes) -> bool:
+        self.size += len(piece)
+        if self.limit is not None and self.size > self.limit:
+            return False
+        self.chunks.append(piece)
+        return True
+
+    def add(self, raw: bytes) -> bool:
+        """Keep *raw*, decoded; ``False`` once the body has passed the limit.
+
+        Raises:
+            zlib.error: The compressed data is corrupt.
+        """
+        if self.inflater is None:
+            return self._keep(raw)
+        room = None if self.limit is None else max(0, self.limit - self.size)
+        return all(self._keep(piece) for piece in self.inflater.decode(raw, room))
+
+    def end(self) -> bool:
+        """Keep what the decoder still holds; ``False`` if that passes the limit."""
+        return self.inflater is None or self._keep(self.inflater.flush())
 
 
 def _timeout_extension(timeouts: Timeouts) -> dict[str, float | None]:
@@ -134,15 +444,31 @@ class TransportPool:
     Args:
         limits: Shard size and count.
         transport_factory: Builds each shard's transport.
+        max_answer_bytes: Largest body :meth:`send` reads, counted decoded; ``None``
+            reads any size. :meth:`stream` is not limited.
+
+    Raises:
+        DaktelaUsageError: *max_answer_bytes* is not a positive integer or ``None``.
     """
 
     def __init__(
         self,
         limits: PoolLimits,
         transport_factory: TransportFactory = default_transport_factory,
+        *,
+        max_answer_bytes: int | None = MAX_ANSWER_BYTES,
     ) -> None:
+        if max_answer_bytes is not None and (
+            type(max_answer_bytes) is not int or max_answer_bytes < 1
+        ):
+            raise DaktelaUsageError(
+                f"max_answer_bytes must be a positive number of bytes or None, "
+                f"not {max_answer_bytes!r}",
+                parameter="max_answer_bytes",
+            )
         self._limits = limits
         self._factory = transport_factory
+        self._max_answer_bytes = max_answer_bytes
         self._shards: list[_Shard] = []
         self._ssl_context: ssl.SSLContext | None = None
         self._closed = False
@@ -160,6 +486,11 @@ class TransportPool:
     def in_flight(self) -> int:
         """Requests under way, over all shards."""
         return sum(s.in_flight for s in self._shards)
+
+    @property
+    def max_answer_bytes(self) -> int | None:
+        """Largest body :meth:`send` reads, counted decoded (``None``: no limit)."""
+        return self._max_answer_bytes
 
     def _open_shard(self) -> _Shard:
         if self._ssl_context is None:
@@ -195,19 +526,29 @@ class TransportPool:
     ) -> httpx.Response:
         """Send *request* and read the whole body within the attempt's deadline.
 
+        The body is decoded here and counted as it arrives (see :func:`read_answer`); the
+        returned response's ``content`` is the decoded body.
+
         Raises:
             DaktelaTransportError: The request got no complete answer (mapped from httpx).
+            DaktelaAnswerTooLargeError: The decoded body passed ``max_answer_bytes``.
+            DaktelaDecodeError: A content coding the request did not offer, or a corrupt one.
         """
         request.extensions["timeout"] = _timeout_extension(timeouts)
         shard = self._pick()
         shard.in_flight += 1
         try:
-            with _deadline(timeouts.deadline, action, url), map_httpx_errors(action, url):
+            with _deadline(timeouts.deadline, action, url), map_httpx_errors(action, url, request):
                 response = await shard.transport.handle_async_request(request)
                 try:
-                    await response.aread()
+                    body = await read_answer(
+                        request, response, self._max_answer_bytes, action=action, url=url
+                    )
                 finally:
                     await response.aclose()
+            # What httpx's own aread() does once it has decoded the body; httpx has no
+            # public way to hand a response a body that is already decoded.
+            response._content = body
             return response
         finally:
             shard.in_flight -= 1
@@ -219,16 +560,22 @@ class TransportPool:
         """Send *request* and yield the response with its body unread (closed on exit).
 
         Only the per-read timeouts apply while the caller reads, so a large recording can
-        take as long as it needs while a stalled one still fails.
+        take as long as it needs while a stalled one still fails. ``max_answer_bytes``
+        does not apply; a content coding the request did not offer is still refused.
+
+        Raises:
+            DaktelaDecodeError: A content coding the request did not offer (before
+                yielding).
         """
         request.extensions["timeout"] = _timeout_extension(timeouts)
         shard = self._pick()
         shard.in_flight += 1
         try:
-            with _deadline(timeouts.deadline, action, url), map_httpx_errors(action, url):
+            with _deadline(timeouts.deadline, action, url), map_httpx_errors(action, url, request):
                 response = await shard.transport.handle_async_request(request)
             try:
-                with map_httpx_errors(action, url):
+                check_content_encoding(request, response, action=action, url=url)
+                with map_httpx_errors(action, url, request):
                     yield response
             finally:
                 with anyio.CancelScope(shield=True):

@@ -18,6 +18,11 @@ Encoding rules (what :func:`encode_params` does, in order):
 - Empty lists and mappings send nothing: PHP has no way to read an empty array
   from a query string.
 
+What cannot be sent raises :class:`EncodeError` (a ``ValueError`` naming the parameter):
+a type the API cannot carry, a name that is not a string, text that is not valid
+Unicode (a lone surrogate has no UTF-8 form), or nesting deeper than
+:data:`MAX_NESTING` levels, which is also what a container holding itself amounts to.
+
 :func:`parse_php_query` is the inverse, with PHP's ``parse_str`` semantics; the
 simulator and the tests read requests with it.
 """
@@ -27,13 +32,40 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote_plus
 
-__all__ = ["encode_params", "encode_query", "format_bool", "format_scalar", "parse_php_query"]
+__all__ = [
+    "MAX_NESTING",
+    "EncodeError",
+    "encode_params",
+    "encode_query",
+    "format_bool",
+    "format_scalar",
+    "parse_php_query",
+]
 
 _DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _DATE_FORMAT = "%Y-%m-%d"
+
+#: Deepest nesting sent: PHP's ``max_input_nesting_level`` default, beyond which PHP
+#: drops the parameter anyway. A dict or list that contains itself hits it too, instead
+#: of Python's RecursionError.
+MAX_NESTING: Final = 64
+
+
+class EncodeError(ValueError):
+    """A parameter that cannot be sent.
+
+    Attributes:
+        key: The query key at fault (``fields[a][0]``).
+        parameter: The top-level parameter it belongs to (``fields``).
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"parameter {key!r}: {problem}")
+        self.key = key
+        self.parameter = key.partition("[")[0]
 
 
 def format_bool(value: bool, style: str = "truefalse") -> str:
@@ -70,22 +102,34 @@ def _is_container(value: object) -> bool:
     return isinstance(value, Mapping | list | tuple)
 
 
-def _flatten(key: str, value: object) -> Iterator[tuple[str, str]]:
+def _scalar(key: str, value: object) -> str:
+    try:
+        return format_scalar(value)
+    except TypeError as exc:
+        raise EncodeError(key, str(exc)) from None
+
+
+def _flatten(key: str, value: object, depth: int = 0) -> Iterator[tuple[str, str]]:
     if value is None:
         return
+    if depth >= MAX_NESTING and _is_container(value):
+        raise EncodeError(
+            key,
+            f"nested more than {MAX_NESTING} levels deep (PHP's limit), or it contains itself",
+        )
     if isinstance(value, Mapping):
         for sub_key, sub_value in value.items():
-            yield from _flatten(f"{key}[{format_scalar(sub_key)}]", sub_value)
+            yield from _flatten(f"{key}[{_scalar(key, sub_key)}]", sub_value, depth + 1)
     elif isinstance(value, list | tuple):
         if any(_is_container(item) for item in value):
             for index, item in enumerate(value):
-                yield from _flatten(f"{key}[{index}]", item)
+                yield from _flatten(f"{key}[{index}]", item, depth + 1)
         else:
             for item in value:
                 if item is not None:
-                    yield f"{key}[]", format_scalar(item)
+                    yield f"{key}[]", _scalar(key, item)
     else:
-        yield key, format_scalar(value)
+        yield key, _scalar(key, value)
 
 
 def encode_params(params: Mapping[str, object]) -> list[tuple[str, str]]:
@@ -93,16 +137,35 @@ def encode_params(params: Mapping[str, object]) -> list[tuple[str, str]]:
 
     >>> encode_params({"users": ["3", 1], "variables": {"myid": 7}, "x": None})
     [('users[]', '3'), ('users[]', '1'), ('variables[myid]', '7')]
+
+    Raises:
+        EncodeError: A parameter cannot be sent (see the module docstring).
     """
     pairs: list[tuple[str, str]] = []
     for key, value in params.items():
+        if not isinstance(key, str):
+            raise EncodeError(
+                repr(key), f"a parameter name must be a string, not {type(key).__name__}"
+            )
         pairs.extend(_flatten(key, value))
     return pairs
 
 
 def encode_query(pairs: Iterable[tuple[str, str]]) -> str:
-    """Percent-encode pairs into a query string (brackets kept readable, spaces as %20)."""
-    return "&".join(f"{quote(k, safe='[]')}={quote(v, safe=':/')}" for k, v in pairs)
+    """Percent-encode pairs into a query string (brackets kept readable, spaces as %20).
+
+    Raises:
+        EncodeError: A key or value is not valid Unicode (a lone surrogate).
+    """
+    parts: list[str] = []
+    for key, value in pairs:
+        try:
+            parts.append(f"{quote(key, safe='[]')}={quote(value, safe=':/')}")
+        except UnicodeEncodeError:
+            # quote() encodes UTF-8 strictly: a lone surrogate (from a bad decode with
+            # errors="surrogateescape", say) has no UTF-8 form, and no server could read it.
+            raise EncodeError(key, "not valid Unicode (a lone surrogate)") from None
+    return "&".join(parts)
 
 
 # --- parsing, with PHP's parse_str semantics -------------------------------------------------

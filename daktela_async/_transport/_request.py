@@ -88,7 +88,11 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
 
 
 def build_path(version: str, action: str, id: object, format: str) -> str:
-    """Return ``/api/{version}/{action}/{id}/{format}`` (without the id when it is None)."""
+    """Return ``/api/{version}/{action}/{id}/{format}`` (without the id when it is None).
+
+    The id is percent-encoded as one path segment; an id made only of dots (``"."``,
+    ``".."``) is sent as ``%2E`` so that it is not read as a dot segment.
+    """
     if not _ACTION_NAME.match(action):
         raise DaktelaUsageError(f"invalid action name {action!r}", action=action)
     if format not in _FORMATS:
@@ -97,7 +101,12 @@ def build_path(version: str, action: str, id: object, format: str) -> str:
         )
     if id is None or id == "":
         return f"/api/{version}/{action}/{format}"
-    return f"/api/{version}/{action}/{quote(str(id), safe='')}/{format}"
+    segment = quote(str(id), safe="")
+    if segment.strip(".") == "":
+        # "." and ".." are dot segments: URL normalisation would climb out of the action
+        # (GetQueues/../json reaches /api/3.0/json). Percent-encoded they stay an id.
+        segment = segment.replace(".", "%2E")
+    return f"/api/{version}/{action}/{segment}/{format}"
 
 
 def pick_version(spec: ActionSpec, used: Iterable[str], api_version: str) -> str:

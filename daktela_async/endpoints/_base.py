@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 from .._actions import ACTIONS
-from .._errors import DaktelaUsageError
+from .._errors import DaktelaDecodeError, DaktelaUsageError
 from .._models import Page, structure
 from .._spec import ActionSpec
 from .._transport._query import format_bool
@@ -64,7 +64,9 @@ class Namespace:
         result = await self._client.call(spec.name, path_id, query=query)
         if result_type is None:
             return None
-        return structure(result, result_type, action=spec.name)
+        # The client's token holder, not the token: decode errors quote the body, and a
+        # server that echoes the token must not get it into the message.
+        return structure(result, result_type, action=spec.name, secret=self._client._token)
 
     async def _pages(
         self,
@@ -87,6 +89,7 @@ class Namespace:
             )
         skip = 0
         yielded = 0
+        previous: tuple[Any, ...] = ()
         while limit is None or yielded < limit:
             take = page_size if limit is None else min(page_size, limit - yielded)
             if take <= 0:
@@ -94,6 +97,15 @@ class Namespace:
             page: Page[Any] = await self._invoke(
                 action_name, {**params, "skip": skip, "take": take}, Page[row_type]
             )
+            if page.data and page.data == previous:
+                # A server that ignores `skip` answers the first page forever: without
+                # this check the loop would never end (or repeat rows up to `total`).
+                raise DaktelaDecodeError(
+                    f"{action_name}: the page at skip={skip} repeats the previous page; "
+                    "the server seems to ignore 'skip', so paging stops",
+                    action=action_name,
+                )
+            previous = tuple(page.data)
             for row in page.data:
                 yield row
             yielded += len(page.data)

@@ -14,7 +14,7 @@ from typing import cast
 
 import anyio
 
-from .._envelope import decode_envelope
+from .._envelope import SecretLike, decode_envelope, snippet
 from .._errors import DaktelaDecodeError
 from ._base import Namespace, action, prepare_params
 
@@ -22,6 +22,10 @@ __all__ = ["get_recording", "save_recording", "stream_recording"]
 
 _ACTION = "GetRecording"
 _CHUNK = 64 * 1024
+#: An error envelope instead of audio is a few hundred bytes; more is not read for it.
+_ENVELOPE_MAX = 64 * 1024
+#: Chunks dropped after stopping, waiting for the cancellation to land.
+_MAX_DROPPED = 64
 
 
 def _query(recording_hash: str, octetstream: bool | str | None) -> dict[str, object]:
@@ -32,15 +36,36 @@ def _query(recording_hash: str, octetstream: bool | str | None) -> dict[str, obj
     )
 
 
-def _check_audio(content_type: str, head: bytes) -> None:
+def _check_audio(content_type: str, head: bytes, secret: SecretLike) -> None:
     # The PBX answers an unknown hash with the JSON envelope instead of audio.
     if "json" in content_type or head.lstrip()[:1] == b"{":
-        decode_envelope(head, action=_ACTION)
+        decode_envelope(head, action=_ACTION, secret=secret)
         raise DaktelaDecodeError(
             f"{_ACTION}: expected audio, got a JSON answer",
             action=_ACTION,
-            snippet=head[:200].decode("utf-8", "replace"),
+            snippet=snippet(head, secret),
         )
+
+
+async def _envelope_head(first: bytes, chunks: AsyncIterator[bytes]) -> bytes:
+    """*first* and what follows, up to :data:`_ENVELOPE_MAX`: an error envelope is small."""
+    head = bytearray(first)
+    dropped = 0
+    with anyio.CancelScope() as scope:
+        async for chunk in chunks:
+            if len(head) > _ENVELOPE_MAX:
+                # Only until the cancellation lands inside the transport; a stream that
+                # never waits would never see it, so give up after a few chunks.
+                dropped += 1
+                if dropped > _MAX_DROPPED:
+                    break
+                continue
+            head += chunk
+            if len(head) > _ENVELOPE_MAX:
+                # Cancelling, not leaving the loop: the next read inside the transport
+                # raises and ends its body generators properly (the pool reads the same way).
+                scope.cancel()
+    return bytes(head[:_ENVELOPE_MAX])
 
 
 @action(_ACTION)
@@ -63,7 +88,7 @@ async def get_recording(
         DaktelaError: Any other failure.
     """
     raw = await self._client.call_raw(_ACTION, query=_query(recording_hash, octetstream))
-    _check_audio(raw.content_type, raw.content)
+    _check_audio(raw.content_type, raw.content, self._client._token)
     return raw.content
 
 
@@ -92,8 +117,11 @@ async def stream_recording(
     """
     query = _query(recording_hash, octetstream)
     async with self._client.stream_raw(_ACTION, query=query) as response:
+        secret = self._client._token
         if "json" in response.headers.get("content-type", ""):
-            _check_audio("json", await response.aread())
+            raw_chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes(chunk_size))
+            async with aclosing(raw_chunks) as head_chunks:
+                _check_audio("json", await _envelope_head(b"", head_chunks), secret)
         # httpx types it as an iterator; it is a generator, which aclosing needs.
         body = cast("AsyncGenerator[bytes, None]", response.aiter_bytes(chunk_size))
         async with aclosing(body) as chunks:
@@ -101,7 +129,7 @@ async def stream_recording(
             async for chunk in chunks:
                 if first and chunk.lstrip()[:1] == b"{":
                     # An error envelope served with an audio content type.
-                    _check_audio("json", chunk + b"".join([c async for c in chunks]))
+                    _check_audio("json", await _envelope_head(chunk, chunks), secret)
                 first = False
                 yield chunk
 

@@ -227,7 +227,9 @@ class Agents:
                 del self._inflight[user]
         if scope.cancelled_caught:
             return None
-        state: AgentState = structure(result, AgentState, action="RTUserState")
+        state: AgentState = structure(
+            result, AgentState, action="RTUserState", secret=self._client._token
+        )
         return state
 
     def _answered(self, name: str) -> None:
@@ -341,7 +343,7 @@ class Agents:
             # time for a long answer (every logged-in agent).
             timeouts = attrs.evolve(self._settings.probe, deadline=self._client.timeouts.deadline)
             result = await self._client.call("RTUsersState", retries=0, timeout=timeouts)
-            return structure_agent_states(result if result else {})
+            return structure_agent_states(result if result else {}, secret=self._client._token)
         except DaktelaError as exc:
             if classify(exc) is Verdict.OUTAGE:
                 raise

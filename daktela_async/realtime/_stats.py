@@ -65,7 +65,10 @@ class StatsTables:
             try:
                 result = await self._core.client.call(action, retries=0)
                 value = structure(
-                    result, _TABLE_TYPES.get(name, RTStatsQueuesSummary), action=action
+                    result,
+                    _TABLE_TYPES.get(name, RTStatsQueuesSummary),
+                    action=action,
+                    secret=self._core.client._token,
                 )
             except DaktelaError as exc:
                 verdict = classify(exc)

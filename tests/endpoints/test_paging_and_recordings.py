@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -166,3 +169,28 @@ async def test_unknown_recording_raises_the_servers_error(tmp_path: object) -> N
         with pytest.raises(DaktelaError):
             await c.calls.save_recording(target, recording_hash="nope")
     assert not target.exists()
+
+
+async def test_a_json_answer_instead_of_audio_is_read_bounded_and_scrubbed() -> None:
+    # An "envelope" that never ends, served as audio, after a token echo: the stream
+    # stops reading at the envelope bound and the error shows no token.
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield b'{"status":1,"result":"' + TOKEN.encode() + b'",' + b" " * 1000
+        for _ in range(100_000):  # 6.4 GB if read to the end
+            sent.append(1)
+            await anyio.lowlevel.checkpoint()  # as a socket read would
+            yield b" " * 65536
+
+    pbx = FakePBX()
+    pbx.answer(
+        lambda _: httpx.Response(200, content=endless(), headers={"content-type": "audio/wav"})
+    )
+    async with client(pbx) as c:
+        with pytest.raises(DaktelaError) as raised:
+            async for _ in c.calls.stream_recording(recording_hash="abc"):
+                pass
+    assert len(sent) < 80
+    assert TOKEN[:8] not in str(raised.value)
+    assert TOKEN[:8] not in getattr(raised.value, "snippet", "")
