@@ -5,6 +5,7 @@ DaktelaError
 ├── DaktelaTransportError        the request got no HTTP answer
 │   ├── DaktelaConnectError      could not connect (refused, DNS, TLS, reset before sending)
 │   └── DaktelaTimeoutError      connect, read, write, pool or overall deadline passed
+│       └── DaktelaPoolTimeoutError  no pooled connection came free: the client is full
 ├── DaktelaHTTPStatusError       an HTTP answer with a non-2xx status (.status_code)
 ├── DaktelaAPIError              the envelope said {"status": 0} (.message is the server's text)
 ├── DaktelaAuthError             the PBX refuses the access token (a watcher's final failure)
@@ -30,6 +31,7 @@ __all__ = [
     "DaktelaDecodeError",
     "DaktelaError",
     "DaktelaHTTPStatusError",
+    "DaktelaPoolTimeoutError",
     "DaktelaTimeoutError",
     "DaktelaTransportError",
     "DaktelaUsageError",
@@ -77,6 +79,15 @@ class DaktelaConnectError(DaktelaTransportError):
 
 class DaktelaTimeoutError(DaktelaTransportError):
     """A timeout passed: connect, pool, write, read, or the overall deadline."""
+
+
+class DaktelaPoolTimeoutError(DaktelaTimeoutError):
+    """No connection of the client's pool came free within ``Timeouts.pool``.
+
+    Nothing was sent: the client itself is oversubscribed (more requests in flight than
+    ``PoolLimits`` allows, e.g. a watcher's held polls filling every connection), which
+    says nothing about the PBX.
+    """
 
 
 class DaktelaHTTPStatusError(DaktelaError):

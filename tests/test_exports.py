@@ -35,7 +35,7 @@ def test_public_objects_have_docstrings() -> None:
 
 def test_every_error_is_a_daktela_error() -> None:
     errors = [getattr(daktela_async, n) for n in daktela_async.__all__ if n.endswith("Error")]
-    assert len(errors) == 11
+    assert len(errors) == 12
     for error in errors:
         assert issubclass(error, daktela_async.DaktelaError)
 

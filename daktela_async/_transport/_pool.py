@@ -31,6 +31,7 @@ from .._errors import (
     DaktelaConnectError,
     DaktelaDecodeError,
     DaktelaError,
+    DaktelaPoolTimeoutError,
     DaktelaTimeoutError,
     DaktelaTransportError,
     DaktelaUsageError,
@@ -110,7 +111,10 @@ def map_httpx_errors(
         yield
     except DaktelaError:
         raise
-    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+    except httpx.PoolTimeout as exc:
+        # Waiting for our own pool: nothing was sent, and the PBX may be perfectly well.
+        _raise(DaktelaPoolTimeoutError, exc, action, url, sent=False, secret=secret, outer=outer)
+    except httpx.ConnectTimeout as exc:
         _raise(DaktelaTimeoutError, exc, action, url, sent=False, secret=secret, outer=outer)
     except httpx.TimeoutException as exc:
         _raise(DaktelaTimeoutError, exc, action, url, sent=True, secret=secret, outer=outer)
@@ -481,6 +485,11 @@ class TransportPool:
     def shard_count(self) -> int:
         """How many shards are open."""
         return len(self._shards)
+
+    @property
+    def capacity(self) -> int:
+        """Requests that can be in flight at once (connections per shard x shards)."""
+        return self._limits.shard_connections * self._limits.max_shards
 
     @property
     def in_flight(self) -> int:

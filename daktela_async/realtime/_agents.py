@@ -30,7 +30,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from .._errors import DaktelaAPIError, DaktelaError
+from .._errors import DaktelaAPIError, DaktelaError, DaktelaPoolTimeoutError
 from .._models import AgentState, structure
 from .._models._agent_states import structure_agent_states
 from .._transport._request import version_key
@@ -47,6 +47,8 @@ _log = logging.getLogger("daktela_async.realtime")
 
 #: An outage that starts this soon after the last one ended continues its probe backoff.
 _FLAP_WINDOW: Final = 10.0
+#: Connections a watcher needs beside one held poll per agent: the canary and a probe.
+_RESERVED: Final = 2
 #: Held answers in a row faster than ``min_unchanged_gap`` after which a poll waits out the
 #: gap even when they changed: no agent really changes this often for long.
 _FAST_CHANGES: Final = 3
@@ -71,6 +73,7 @@ class Agents:
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._inflight: dict[str, anyio.CancelScope] = {}
         self._hashless: set[str] = set()
+        self._warned_capacity = False
         self.gate = OutageGate()
         self.source = core.source("agents")
         self._unheld = anyio.CapacityLimiter(self._settings.resync_concurrency)
@@ -115,6 +118,16 @@ class Agents:
         scope = anyio.CancelScope()
         self._scopes[user] = scope
         self._tg.start_soon(self._run, user, scope)
+        capacity = self._client.pool.capacity
+        if not self._warned_capacity and len(self._scopes) + _RESERVED > capacity:
+            self._warned_capacity = True
+            _log.warning(
+                "%d agents' held polls need as many connections, and the pool has %d: "
+                "requests beyond it wait for a free one (give the client "
+                "PoolLimits(max_shards=...) for more)",
+                len(self._scopes),
+                capacity,
+            )
 
     def remove(self, user: str) -> None:
         """Stop polling an agent and forget everything about it (its source included)."""
@@ -308,6 +321,9 @@ class Agents:
                     self._attempts += 1
                     delay = self._settings.probe_backoff.delay(self._attempts, retry_after(exc))
                     self.source.failed(exc, delay)
+                    continue
+                if isinstance(exc, DaktelaPoolTimeoutError):
+                    # Not sent (our pool is full): no answer yet, ask again.
                     continue
                 if verdict is not Verdict.AGENT or isinstance(exc, DaktelaAPIError):
                     # The probe asks with nothing but the token: a status 0 refuses it.

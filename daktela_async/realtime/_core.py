@@ -174,7 +174,14 @@ class Settings:
             # Only the waiting for the answer grows for a held poll: connecting, writing
             # and waiting for a pooled connection keep the client's own limits.
             long_poll=attrs.evolve(base, read=read, deadline=deadline),
-            probe=attrs.evolve(base, read=canary_read, deadline=canary_read),
+            # The deadline leaves room for waiting on the pool and connecting, so that a
+            # full pool fails as a pool timeout (the client's congestion), not as a
+            # silent PBX.
+            probe=attrs.evolve(
+                base,
+                read=canary_read,
+                deadline=canary_read + (base.pool or 0.0) + (base.connect or 0.0),
+            ),
             backoff=backoff if isinstance(backoff, Backoff) else Backoff(),
             probe_backoff=probe_backoff if isinstance(probe_backoff, Backoff) else Backoff.probe(),
             min_unchanged_gap=_seconds("min_unchanged_gap", min_unchanged_gap),

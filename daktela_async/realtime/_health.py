@@ -39,6 +39,7 @@ from .._errors import (
     DaktelaAPIError,
     DaktelaError,
     DaktelaHTTPStatusError,
+    DaktelaPoolTimeoutError,
     DaktelaTransportError,
     DaktelaUsageError,
 )
@@ -75,6 +76,10 @@ def classify(error: DaktelaError) -> Verdict:
         # Bad settings, an action newer than api_version, a closed client: the same
         # request fails the same way however often it is sent.
         return Verdict.USAGE
+    if isinstance(error, DaktelaPoolTimeoutError):
+        # Our own pool is full (held polls on every connection): nothing was sent, so it
+        # says nothing about the PBX; this request backs off like one agent's problem.
+        return Verdict.AGENT
     if isinstance(error, DaktelaTransportError):
         # No HTTP answer at all: the PBX, or the path to it, is down for every agent.
         return Verdict.OUTAGE
@@ -347,7 +352,7 @@ class TokenCheck:
                 # A token-only request refused: nothing but the token can be at fault.
                 self._on_refused(exc, Verdict.USAGE if verdict is Verdict.USAGE else Verdict.AUTH)
                 return False
-            # A 500 or a garbled body for the check itself says nothing about the token.
+            # A 500, a garbled body or a full pool says nothing about the token.
             return True
         self._on_answer()
         return True

@@ -138,10 +138,15 @@ class ScriptedPBX:
         if unheld:
             self.unheld_in_flight += 1
             self.unheld_peak = max(self.unheld_peak, self.unheld_in_flight)
+        # As a real transport does: no first byte within the read timeout is a ReadTimeout.
+        read = request.extensions.get("timeout", {}).get("read")
         try:
-            if self.latency:
-                await anyio.sleep(self.latency)
-            return await self._answer(action, params)
+            with anyio.fail_after(read):
+                if self.latency:
+                    await anyio.sleep(self.latency)
+                return await self._answer(action, params)
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out", request=request) from None
         finally:
             if unheld:
                 self.unheld_in_flight -= 1

@@ -13,6 +13,7 @@ from daktela_async import (
     DaktelaAuthError,
     DaktelaClient,
     DaktelaUsageError,
+    PoolLimits,
     Timeouts,
 )
 from daktela_async.realtime import (
@@ -286,3 +287,24 @@ async def test_the_canary_notices_a_hung_simulator() -> None:
         )
         assert [r.source for r in of(SourceRecovered, seen)] == ["agents"]
         assert watcher.stats().failing == ()
+
+
+async def test_a_full_pool_is_not_mistaken_for_an_outage(caplog: pytest.LogCaptureFixture) -> None:
+    # Four connections, four agents held for 30 s: every connection is taken and the
+    # canary waits for one until the pool timeout. That is the client's own congestion,
+    # not a PBX outage: no gate closes, no poll is cancelled.
+    timeouts = Timeouts(connect=1.0, read=2.0, write=1.0, pool=0.5, deadline=3.0)
+    users = ["hajek", "novak", "demouser", "hajekhu"]
+    limits = PoolLimits(shard_connections=2, max_shards=2)
+    async with (
+        Simulator(agents=6, queues=1, seed=7, speed=0, hold=30.0) as sim,
+        DaktelaClient(sim.url, sim.token, timeout=timeouts, limits=limits) as client,
+        client.watch(
+            users, **{**WATCH, "long_poll_timeout": 60.0, "canary_interval": 0.3}
+        ) as watcher,
+        watcher.subscribe(kinds=["source_failed", "source_recovered"]) as events,
+    ):
+        assert await collect_for(events, 2.5) == []
+        assert watcher.stats().sources["agents"].reconnects == 0
+        assert watcher.stats().sources["agents"].requests >= 4 + 2  # the canary tried
+    assert any("pool has 4" in r.getMessage() for r in caplog.records)
