@@ -77,9 +77,10 @@ class _Watch(_Detector):
                 "limits": PoolLimits(shard_connections=len(users) + 16, max_shards=1),
             }
             if kind == WATCHER_AIOHTTP
-            else {}
+            # One connection per held poll, and room for the canary and a probe.
+            else {"limits": PoolLimits(max_shards=(len(users) + 16) // 10 + 1)}
         )
-        self._client = DaktelaClient(url, token, **options)  # type: ignore[arg-type]
+        self._client = DaktelaClient(url, token, **options)
         self._watcher = self._client.watch(users)
         self._consumer: asyncio.Task[None] | None = None
 

@@ -58,6 +58,7 @@ from daktela_async import (
     DaktelaAPIError,
     DaktelaClient,
     DaktelaError,
+    PoolLimits,
     Timeouts,
     TransportOptions,
     default_transport_factory,
@@ -191,7 +192,13 @@ class _Subject:
     def __init__(self, url: str, token: str, users: Sequence[str]) -> None:
         self.users = list(users)
         self.counter = _Counter()
-        self.client = DaktelaClient(url, token, transport_factory=self.counter.factory)
+        # One connection per held poll, and room for the canary and a probe.
+        self.client = DaktelaClient(
+            url,
+            token,
+            transport_factory=self.counter.factory,
+            limits=PoolLimits(max_shards=(len(users) + 16) // 10 + 1),
+        )
         self.down_at: float | None = None
         self.noticed: float | None = None
         self.deliveries: dict[str, list[tuple[float, bool]]] = {}

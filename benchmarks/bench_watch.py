@@ -109,7 +109,8 @@ class _Subject:
 
 def _client(kind: str, url: str, token: str, agents: int) -> DaktelaClient:
     if kind == WATCHER_POOL:
-        return DaktelaClient(url, token)
+        # One connection per held poll, and room for the canary and a probe.
+        return DaktelaClient(url, token, limits=PoolLimits(max_shards=(agents + 16) // 10 + 1))
     if kind == WATCHER_AIOHTTP:
         return DaktelaClient(
             url,

@@ -9,13 +9,14 @@ after the change has been published. Below API 4.0, or when the PBX answers with
 Failures are judged by :func:`~daktela_async.realtime._health.classify`:
 
 - an ``OUTAGE`` closes the shared gate: every poll in flight is cancelled (a hung PBX
-  keeps them until their read timeout), and a single prober asks with a short-timeout
-  request per backoff step (capped at ~2 s) however many agents wait. Any answer ends
-  the outage: with API 4.1 the probe is ``RTUsersState``, whose answer publishes every
-  agent's current state at once; then the agents re-arm their long polls, at most
-  ``resync_concurrency`` un-held requests at a time.
+  keeps them until their read timeout), and a single prober asks with the token check
+  (``GetUser``, short timeout) once per backoff step (capped at ~2 s) however many
+  agents wait. Any answer ends the outage. With API 4.1 one ``RTUsersState`` then
+  publishes every agent's current state at once; then the agents re-arm their long
+  polls, at most ``resync_concurrency`` un-held requests at a time.
 - an ``AGENT`` verdict is that agent's own source (``agent:<login>``) with its own
-  backoff; the other agents carry on. A status 0 also asks the canary for a token check.
+  backoff; the other agents carry on. A first status 0 after a good answer also asks
+  the canary for a token check.
 - ``AUTH`` and ``USAGE`` stop the whole watcher.
 """
 
@@ -63,8 +64,8 @@ class Agents:
         self._settings = core.settings
         version = version_key(core.client.api_version)
         self._has_hash = version >= (4, 0)
-        # RTUsersState (4.1) answers for every logged-in agent at once: the cheapest probe,
-        # and the resync in the same request.
+        # RTUsersState (4.1) answers for every logged-in agent at once: the whole resync
+        # after an outage in one request.
         self._bulk = version >= (4, 1)
         self._check_action = "GetUser" if version >= (4, 0) else "RTStatsQueuesSummary"
         self.states: dict[str, AgentState] = {}
