@@ -14,9 +14,31 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.11"
 
 
+def _debian_package(session: nox.Session, binary: str, package: str, what: str) -> bool:
+    """Make sure *binary* is installed, from Debian's *package* when run as root.
+
+    Returns whether it is there. Under CI its absence is an error; elsewhere the tests
+    that need it skip, saying why.
+    """
+    if shutil.which(binary) is not None:
+        return True
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        session.log(f"installing Debian's {package} for {what} (running as root)")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", package, external=True, env=env)
+        return shutil.which(binary) is not None
+    if os.environ.get("CI"):
+        session.error(f"{what} need {binary}, and this machine cannot install {package}")
+    session.warn(f"no {binary}: {what} skip (install Debian's {package} to run them)")
+    return False
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage (asyncio and trio)."""
+    # A real redis-server for tests/redis (started on a free loopback port by a fixture).
+    _debian_package(session, "redis-server", "redis-server", "the Redis tests")
     session.install("-e", ".[dev]")
     session.run("coverage", "erase")
     session.run(
@@ -54,15 +76,10 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def browser(session: nox.Session) -> None:
     """The web dashboard in headless Chromium: Debian's package, driven by Playwright."""
-    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
-        if shutil.which("apt-get") and os.geteuid() == 0:
-            env = {"DEBIAN_FRONTEND": "noninteractive"}
-            session.run("apt-get", "update", "-qq", external=True, env=env)
-            session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env=env)
-        elif os.environ.get("CI"):
-            session.error("the browser tests need Chromium, and this machine cannot install it")
-        else:
-            session.skip("no Chromium: install Debian's chromium package to run this session")
+    if shutil.which("chromium-browser") is None and not _debian_package(
+        session, "chromium", "chromium", "the browser tests"
+    ):
+        session.skip("no Chromium: install Debian's chromium package to run this session")
     # Playwright drives the system Chromium: never `playwright install` (no downloads here).
     session.install("-e", ".[dev]", "playwright>=1.44")
     session.run(

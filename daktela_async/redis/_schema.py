@@ -1,0 +1,193 @@
+"""The Redis schema: key names, and events to stream entries and back.
+
+Every key of one PBX starts with ``daktela:{name}`` (the braces are kept: on a Redis
+Cluster they are a hash tag, so every key of one PBX lives in one slot and the writer's
+script can touch them all at once):
+
+==============================  ===========================================================
+Key                             Holds
+==============================  ===========================================================
+``{prefix}:events``             Stream, one entry per event: ``kind``, ``seq``, ``time``,
+                                ``data``
+``{prefix}:agents``             Hash, login to the JSON of the agent's current state
+``{prefix}:agents:id``          The stream id of the last entry the hashes reflect
+``{prefix}:stats:{table}``      Hash, row id to the JSON of the row (``queues``,
+                                ``sessions``, ``calls``, ``pauses``)
+``{prefix}:stats:summary``      String, the JSON of the ``RTStatsQueuesSummary`` totals
+==============================  ===========================================================
+
+``data`` is a JSON object with the event's fields (every attribute but ``seq`` and
+``time``); records (agent states, calls, stats rows) are written the way the API writes
+them: its own field names, datetimes as ``"YYYY-MM-DD HH:MM:SS"`` (the PBX's local time,
+as it sends them). ``time`` is when the hub published the event, ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+import orjson
+
+from .._errors import DaktelaDecodeError, DaktelaUsageError
+from .._models import structure, unstructure
+from ..realtime._events import Event, event_kinds
+
+with contextlib.suppress(ImportError):  # pragma: no branch
+    # The webhook events are published on the same hub: importing their module makes
+    # their kinds known to `event_kinds()`, so a reader decodes them too.
+    from ..webhooks import _events as _webhook_events  # noqa: F401
+
+__all__ = [
+    "STATS_TABLES",
+    "RedisKeys",
+    "decode_event",
+    "default_name",
+    "encode_event",
+    "encode_record",
+]
+
+#: The ``RTStats*`` tables kept as hashes, by the watcher's stats name.
+STATS_TABLES: Final = ("queues", "sessions", "calls", "pauses")
+
+#: The fields of every stream entry, in the order they are written.
+ENTRY_FIELDS: Final = ("kind", "seq", "time", "data")
+
+_BASE_FIELDS: Final = frozenset({"seq", "time"})
+
+
+@attrs.frozen(slots=True)
+class RedisKeys:
+    """The key names of one PBX (see the module docstring for what each holds).
+
+    Attributes:
+        name: The PBX's name in the keys (by default the host of its address).
+    """
+
+    name: str
+
+    @property
+    def prefix(self) -> str:
+        """``daktela:{name}``."""
+        return f"daktela:{{{self.name}}}"
+
+    @property
+    def events(self) -> str:
+        """The stream of events."""
+        return f"{self.prefix}:events"
+
+    @property
+    def agents(self) -> str:
+        """The hash of current agent states, by login."""
+        return f"{self.prefix}:agents"
+
+    @property
+    def agents_id(self) -> str:
+        """The stream id of the last entry the hashes reflect."""
+        return f"{self.prefix}:agents:id"
+
+    def stats(self, table: str) -> str:
+        """The hash of stats *table* (``queues``...), or ``summary``'s string key."""
+        return f"{self.prefix}:stats:{table}"
+
+    @property
+    def summary(self) -> str:
+        """The string key holding the queues summary."""
+        return self.stats("summary")
+
+    def state_keys(self) -> tuple[str, ...]:
+        """Every key of the current state: agents, the four tables, the summary."""
+        return (self.agents, *(self.stats(t) for t in STATS_TABLES), self.summary)
+
+
+def check_name(name: str) -> str:
+    """*name* if it can go into the keys, else a :class:`DaktelaUsageError`."""
+    if not isinstance(name, str) or not name or any(c in name for c in "{}\r\n "):
+        raise DaktelaUsageError(
+            f"name must be a non-empty string without braces or spaces, not {name!r}",
+            parameter="name",
+        )
+    return name
+
+
+def default_name(base_url: str) -> str:
+    """The default name of a PBX: the host of its address (``pbx.example.com``)."""
+    host = urlsplit(base_url).hostname
+    if not host:
+        raise DaktelaUsageError(f"cannot take a name from {base_url!r}: pass name=")
+    return host
+
+
+def encode_record(record: Any) -> bytes:
+    """The JSON of a record (agent state, stats row) with the API's field names."""
+    return orjson.dumps(unstructure(record))
+
+
+def _format_time(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+_FIELDS: dict[type[Event], tuple[tuple[str, Any], ...]] = {}
+
+
+def _fields(cls: type[Event]) -> tuple[tuple[str, Any], ...]:
+    """The name and resolved type of every field of *cls* that goes into ``data``."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        attrs.resolve_types(cls)
+        found = tuple((f.name, f.type) for f in attrs.fields(cls) if f.name not in _BASE_FIELDS)
+        _FIELDS[cls] = found
+    return found
+
+
+def encode_event(event: Event) -> dict[str, str | bytes]:
+    """The stream entry of *event*: ``kind``, ``seq``, ``time`` and ``data``."""
+    data = {name: unstructure(getattr(event, name)) for name, _ in _fields(type(event))}
+    return {
+        "kind": event.kind,
+        "seq": str(event.seq),
+        "time": _format_time(event.time),
+        "data": orjson.dumps(data),
+    }
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_event(entry: Mapping[Any, Any]) -> Event | None:
+    """The event of a stream entry (keys and values as ``bytes`` or ``str``).
+
+    Returns:
+        The event, or ``None`` when its ``kind`` is unknown here (written by a newer
+        version); unknown keys of ``data`` are ignored.
+
+    Raises:
+        DaktelaDecodeError: The entry lacks a field or does not fit its kind.
+    """
+    fields = {_text(k): v for k, v in entry.items()}
+    missing = [name for name in ENTRY_FIELDS if name not in fields]
+    if missing:
+        raise DaktelaDecodeError(f"stream entry without {', '.join(missing)}: {fields!r}")
+    cls = event_kinds().get(_text(fields["kind"]))
+    if cls is None:
+        return None
+    try:
+        data = orjson.loads(fields["data"])
+        values = {name: structure(data[name], tp) for name, tp in _fields(cls) if name in data}
+        return cls(
+            seq=int(fields["seq"]),
+            time=dt.datetime.fromisoformat(_text(fields["time"])),
+            **values,
+        )
+    except DaktelaDecodeError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        # orjson's JSONDecodeError is a ValueError; a missing field a TypeError.
+        raise DaktelaDecodeError(f"cannot decode the {cls.kind} stream entry: {exc}") from exc
