@@ -53,6 +53,9 @@ examples:
   daktela-async call CreateCall user=hajek number=800123456
   daktela-async watch --user hajek --user novak --stats queues --jsonl
   daktela-async dashboard --port 8080
+  daktela-async watch --all-users --stats queues --redis redis://localhost:6379/0
+  daktela-async watch --from-redis redis://localhost:6379/0 --name pbx.example.com
+  daktela-async dashboard --redis redis://localhost:6379/0 --name pbx.example.com
 """
 
 
@@ -109,6 +112,8 @@ def _explain(exc: BaseException) -> CLIError | None:
         return exc
     if isinstance(exc, DaktelaError):
         return CLIError(str(exc))
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "redis":
+        return CLIError("this command needs redis: pip install 'daktela-async[redis]'", exit_code=1)
     if isinstance(exc, ModuleNotFoundError) and exc.name in _EXTRA_MODULES:
         return CLIError(
             f"this command needs {exc.name}: pip install 'daktela-async[cli]'", exit_code=1

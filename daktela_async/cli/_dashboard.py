@@ -37,8 +37,8 @@ import ipaddress
 import json
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any, Final
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -60,18 +60,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .._errors import DaktelaError
 from ..realtime import (
     AgentStateChanged,
+    Event,
+    OverflowPolicy,
     QueuesSummaryChanged,
     QueueStatsChanged,
     SourceFailed,
     SourceRecovered,
     Subscription,
-    Watcher,
 )
 from ._page import render_page
 from ._settings import CLIError
 from ._view import Board, ClockOffset, to_millis
 
-__all__ = ["Dashboard", "serve_dashboard"]
+__all__ = ["Dashboard", "EventFeed", "serve_dashboard"]
 
 #: What the board is made of (calls and queue logins are inside the agent states).
 _BOARD_KINDS: Final = (
@@ -151,6 +152,43 @@ class _HostCheck:
         await self.app(scope, receive, send)
 
 
+class EventFeed(Protocol):
+    """Where the dashboard's events come from: a watcher, or a hub fed from Redis.
+
+    :class:`~daktela_async.realtime.Watcher` fits as it is;
+    :class:`~daktela_async.cli._redis.RedisFeed` is the Redis one.
+
+    ``subscribe`` is called once for the shared board and once per browser; each
+    subscription first replays the current state, then the changes.
+    """
+
+    @property
+    def users(self) -> Sequence[str]:
+        """The agents on the board."""
+        ...
+
+    @property
+    def stopped(self) -> bool:
+        """Whether no more events will come."""
+        ...
+
+    @property
+    def failure(self) -> DaktelaError | None:
+        """Why the events stopped, when it was a failure."""
+        ...
+
+    def subscribe(
+        self,
+        *,
+        kinds: Iterable[str | type[Event]] | None = None,
+        maxsize: int | None = None,
+        overflow: OverflowPolicy = "drop_oldest",
+        name: str | None = None,
+    ) -> Subscription:
+        """A subscription replaying the current state, then the changes."""
+        ...
+
+
 def _sse(message: dict[str, Any]) -> str:
     return f"data: {json.dumps(message, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
@@ -160,14 +198,14 @@ def _now() -> dt.datetime:
 
 
 class Dashboard:
-    """The web dashboard of one watcher.
+    """The web dashboard of one watcher (or any :class:`EventFeed`).
 
     Run :meth:`run` (in a task group) to keep the shared board and the chart's samples,
     and serve :attr:`app`; :func:`serve_dashboard` does both.
 
     Args:
-        watcher: Where the events come from (its ``subscribe`` is called once per
-            browser, and once for the shared board).
+        watcher: Where the events come from: a watcher, or any :class:`EventFeed` (its
+            ``subscribe`` is called once per browser, and once for the shared board).
         title: The page's title.
         queue_titles: Queue id to name.
         pause_titles: Pause id to name.
@@ -182,7 +220,7 @@ class Dashboard:
 
     def __init__(
         self,
-        watcher: Watcher,
+        watcher: EventFeed,
         *,
         title: str = "Daktela",
         queue_titles: dict[str, str] | None = None,

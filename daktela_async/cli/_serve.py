@@ -152,6 +152,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)"
     )
+    redis = parser.add_argument_group(
+        "redis", "Serve what a RedisSink (watch --redis) writes, without polling the PBX."
+    )
+    redis.add_argument(
+        "--redis",
+        metavar="URL",
+        help="read the events from this Redis (redis://HOST:PORT/DB; needs --name; "
+        "no PBX settings)",
+    )
+    redis.add_argument("--name", help="the PBX's name in the Redis keys")
     add_connection_arguments(parser)
     parser.set_defaults(handler=run)
     return parser
@@ -178,6 +188,10 @@ async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.duration is not None and not args.duration > 0:
         raise CLIError("--duration must be a positive number of seconds", exit_code=2)
+    if args.redis is not None:
+        return await _dashboard_redis(args, out, err)
+    if args.name is not None:
+        raise CLIError("--name goes with --redis", exit_code=2)
     if not args.stats_interval > 0:
         raise CLIError("--stats-interval must be a positive number of seconds", exit_code=2)
     users = split_csv(args.users)
@@ -219,6 +233,41 @@ async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     with until_stopped():
                         await anyio.sleep(math.inf if args.duration is None else args.duration)
                     tg.cancel_scope.cancel()
+    return 0
+
+
+async def _dashboard_redis(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``dashboard --redis``: the board of what a sink writes; the PBX is not contacted."""
+    from ._dashboard import Dashboard, serve_dashboard
+    from ._redis import RedisFeed, check_redis_name, check_redis_url, connect, redact_url
+
+    check_redis_url(args.redis, "--redis")
+    if not args.name:
+        raise CLIError("--redis needs --name (the PBX's name in the keys)", exit_code=2)
+    if args.users:
+        raise CLIError("--user does not apply with --redis: the sink chose them", exit_code=2)
+    name = check_redis_name(args.name)
+    sock, note = open_socket(args.host, args.port)
+    with sock:
+        async with connect(args.redis) as redis, anyio.create_task_group() as tg:
+            feed = RedisFeed(redis, name=name)
+            await tg.start(feed.run)
+            dashboard = Dashboard(
+                feed, title=args.title or f"Daktela · {name}", allowed_hosts=allowed_hosts(args)
+            )
+            async with serve_dashboard(dashboard, sock) as url:
+                for line in (note, exposure_warning(args.host)):
+                    if line:
+                        print(line, file=err, flush=True)
+                print(f"Dashboard: {url}", file=out, flush=True)
+                print(
+                    f"serving {name} from Redis at {redact_url(args.redis)}; Ctrl-C to stop",
+                    file=err,
+                    flush=True,
+                )
+                with until_stopped():
+                    await anyio.sleep(math.inf if args.duration is None else args.duration)
+            tg.cancel_scope.cancel()
     return 0
 
 

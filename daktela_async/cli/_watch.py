@@ -3,11 +3,17 @@
 One line per event, readable by default; with ``--jsonl`` one JSON object per line
 (``type``, ``seq``, ``time``, then the event's fields, models in the server's JSON
 shape), flushed after each line so that ``| jq`` and log shippers see events at once.
+
+``--redis URL`` also publishes the events through a
+:class:`~daktela_async.redis.RedisSink`; ``--from-redis URL --name NAME`` prints what a
+sink wrote instead, read with a :class:`~daktela_async.redis.RedisSource` (the current
+state first, then the stream), without contacting the PBX.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import enum
 import json
@@ -36,6 +42,7 @@ from ..realtime import (
     SourceFailed,
     SourceRecovered,
 )
+from ._redis import check_redis_name, check_redis_url, connect, redact_url, redis_failure
 from ._settings import (
     CLIError,
     add_connection_arguments,
@@ -190,20 +197,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)"
     )
     parser.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    redis = parser.add_argument_group(
+        "redis", "Publish the events to Redis, or read them from there instead of the PBX."
+    )
+    redis.add_argument(
+        "--redis",
+        metavar="URL",
+        help="also write the events and state through a RedisSink (redis://HOST:PORT/DB)",
+    )
+    redis.add_argument(
+        "--from-redis",
+        metavar="URL",
+        help="print what a sink wrote to this Redis, not the PBX's events (needs --name; "
+        "no PBX settings)",
+    )
+    redis.add_argument(
+        "--name",
+        help="the PBX's name in the Redis keys (with --redis: the PBX's host by default)",
+    )
     add_connection_arguments(parser)
     parser.set_defaults(handler=run)
     return parser
 
 
-def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] | None]:
-    users = split_csv(args.users)
-    stats = split_csv(args.stats)
-    unknown = [s for s in stats if s not in STATS_SOURCES]
-    if unknown:
-        raise CLIError(
-            f"unknown --stats {', '.join(unknown)}; choose from {', '.join(STATS_SOURCES)}",
-            exit_code=2,
-        )
+def _common_options(args: argparse.Namespace) -> list[str] | None:
+    """``--kind``, ``--duration``, ``--count`` and the Redis options, checked."""
     kinds = split_csv(args.kinds) or None
     bad = [k for k in kinds or () if k not in EVENT_KINDS]
     if bad:
@@ -212,10 +230,41 @@ def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] 
         )
     if args.duration is not None and not args.duration > 0:
         raise CLIError("--duration must be a positive number of seconds", exit_code=2)
-    if not args.stats_interval > 0:
-        raise CLIError("--stats-interval must be a positive number of seconds", exit_code=2)
     if args.count is not None and args.count < 1:
         raise CLIError("--count must be at least 1", exit_code=2)
+    if args.redis is not None:
+        check_redis_url(args.redis, "--redis")
+    if args.from_redis is not None:
+        check_redis_url(args.from_redis, "--from-redis")
+        if args.redis is not None:
+            raise CLIError("--redis and --from-redis do not go together", exit_code=2)
+        if not args.name:
+            raise CLIError("--from-redis needs --name (the PBX's name in the keys)", exit_code=2)
+        if args.users or args.all_users or args.stats:
+            raise CLIError(
+                "--from-redis prints what the sink watches: --user, --all-users and --stats "
+                "do not apply",
+                exit_code=2,
+            )
+    elif args.name is not None and args.redis is None:
+        raise CLIError("--name goes with --redis or --from-redis", exit_code=2)
+    if args.name is not None:
+        check_redis_name(args.name)
+    return kinds
+
+
+def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] | None]:
+    kinds = _common_options(args)
+    users = split_csv(args.users)
+    stats = split_csv(args.stats)
+    unknown = [s for s in stats if s not in STATS_SOURCES]
+    if unknown:
+        raise CLIError(
+            f"unknown --stats {', '.join(unknown)}; choose from {', '.join(STATS_SOURCES)}",
+            exit_code=2,
+        )
+    if not args.stats_interval > 0:
+        raise CLIError("--stats-interval must be a positive number of seconds", exit_code=2)
     if not users and not stats and not args.all_users:
         raise CLIError(
             "nothing to watch: pass --user LOGIN, --all-users or --stats NAMES", exit_code=2
@@ -223,7 +272,15 @@ def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] 
     return users, stats, kinds
 
 
+def _line(event: Event, jsonl: bool) -> str:
+    if jsonl:
+        return json.dumps(event_to_dict(event), ensure_ascii=False, default=str)
+    return format_event(event)
+
+
 async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.from_redis is not None:
+        return await _watch_redis(args, out, err)
     users, stats, kinds = _options(args)
     connection = resolve_connection(args)
     async with open_client(connection) as client:
@@ -239,27 +296,86 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         what = [f"{len(users)} agents"] if users else []
         what += [f"{', '.join(stats)} statistics"] if stats else []
         print(f"watching {' and '.join(what)} at {client.base_url}", file=err, flush=True)
-        async with watcher, watcher.subscribe(kinds=kinds, maxsize=10_000, name="cli") as events:
-            # SIGTERM and Ctrl-C end this loop only: the watcher and client then close.
-            duration = math.inf if args.duration is None else args.duration
-            with until_stopped(), anyio.move_on_after(duration):
-                seen = 0
-                async for event in events:
-                    seen += 1
-                    if args.jsonl:
-                        line = json.dumps(event_to_dict(event), ensure_ascii=False, default=str)
-                    else:
-                        line = format_event(event)
-                    out.write(line + "\n")
-                    out.flush()
-                    if (
-                        isinstance(event, SourceFailed)
-                        and event.stopped
-                        and watcher.failure is not None
-                    ):
-                        raise CLIError(f"the PBX stopped the watch: {event.error}")
-                    if args.count is not None and seen >= args.count:
-                        break
+        sink = None
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if args.redis is not None:
+                    from ..redis import RedisSink
+
+                    redis = await stack.enter_async_context(connect(args.redis))
+                    await stack.enter_async_context(watcher)
+                    # Left before the watcher: the sink writes what it still buffers.
+                    sink = await stack.enter_async_context(
+                        RedisSink(redis, watcher, name=args.name)
+                    )
+                    print(
+                        f"publishing to {sink.keys.prefix} at {redact_url(args.redis)}",
+                        file=err,
+                        flush=True,
+                    )
+                else:
+                    await stack.enter_async_context(watcher)
+                events = await stack.enter_async_context(
+                    watcher.subscribe(kinds=kinds, maxsize=10_000, name="cli")
+                )
+                # SIGTERM and Ctrl-C end this loop only: the watcher and client then close.
+                duration = math.inf if args.duration is None else args.duration
+                with until_stopped(), anyio.move_on_after(duration):
+                    seen = 0
+                    async for event in events:
+                        seen += 1
+                        out.write(_line(event, args.jsonl) + "\n")
+                        out.flush()
+                        if (
+                            isinstance(event, SourceFailed)
+                            and event.stopped
+                            and watcher.failure is not None
+                        ):
+                            raise CLIError(f"the PBX stopped the watch: {event.error}")
+                        if args.count is not None and seen >= args.count:
+                            break
+        finally:
+            if sink is not None:
+                totals = sink.stats()
+                if totals.dropped or totals.failures:
+                    last = f"; last error: {totals.last_error}" if totals.last_error else ""
+                    print(
+                        f"redis: {totals.written} events written, {totals.dropped} dropped, "
+                        f"{totals.failures} failed calls{last}",
+                        file=err,
+                        flush=True,
+                    )
+    return 0
+
+
+async def _watch_redis(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``watch --from-redis``: print what a sink wrote, as ``watch`` prints events."""
+    from redis.exceptions import RedisError
+
+    from ..redis import RedisSource
+
+    kinds = _common_options(args)
+    url: str = args.from_redis
+    async with connect(url) as redis:
+        source = RedisSource(redis, name=args.name)
+        print(f"reading {source.keys.prefix} at {redact_url(url)}", file=err, flush=True)
+        duration = math.inf if args.duration is None else args.duration
+        try:
+            async with source:
+                with until_stopped(), anyio.move_on_after(duration):
+                    seen = 0
+                    async for event in source:
+                        if kinds is not None and event.kind not in kinds:
+                            continue
+                        seen += 1
+                        out.write(_line(event, args.jsonl) + "\n")
+                        out.flush()
+                        if args.count is not None and seen >= args.count:
+                            break
+        except (RedisError, OSError) as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise  # the reader went away (| head), not Redis
+            raise redis_failure(url, exc) from None
     return 0
 
 

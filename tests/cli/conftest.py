@@ -11,6 +11,9 @@ import pytest
 from daktela_async.cli import main
 from daktela_async.sim import Simulator
 from tests.cli.support import HOLD, Result, Run
+from tests.redis_server import redis_server
+
+__all__ = ["redis_server"]
 
 
 @pytest.fixture(params=["asyncio"])
