@@ -51,7 +51,7 @@ class Line:
     """One line of the table: a subject measured against its baseline in the same run.
 
     Attributes:
-        row: The issue's row number (1-7).
+        row: The issue's row number (1-8).
         case: What was measured.
         measured: The subject's figure, with its unit.
         baseline: The baseline's figure(s), or ``-``.
@@ -79,6 +79,7 @@ ROW_TITLES: Final = {
     5: "Fan-out",
     6: "Webhooks",
     7: "Outage",
+    8: "Redis",
 }
 
 
