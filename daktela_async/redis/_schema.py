@@ -122,9 +122,45 @@ def default_name(base_url: str) -> str:
     return host
 
 
+#: The JSON of recently encoded records, by identity (each kept alive by its entry, so
+#: an id is never reused while cached). Models are frozen and the watcher reuses an
+#: unchanged record, so an event's ``previous`` is usually the last one's ``current``.
+_RECORDS: dict[int, tuple[Any, bytes]] = {}
+_RECORDS_SIZE: Final = 4096
+#: ``orjson.Fragment`` (3.9.14+) embeds a record's cached JSON in an entry's ``data``.
+_FRAGMENT: Any = getattr(orjson, "Fragment", None)
+
+
+@attrs.frozen
+class _Frozen:
+    pass
+
+
+#: The ``__setattr__`` of a frozen attrs class: only their instances are cached.
+_FROZEN_SETATTR: Final = _Frozen.__setattr__
+
+
 def encode_record(record: Any) -> bytes:
     """The JSON of a record (agent state, stats row) with the API's field names."""
-    return orjson.dumps(unstructure(record))
+    if getattr(type(record), "__setattr__", None) is not _FROZEN_SETATTR:
+        return orjson.dumps(unstructure(record))
+    key = id(record)
+    hit = _RECORDS.get(key)
+    if hit is not None and hit[0] is record:
+        return hit[1]
+    encoded = orjson.dumps(unstructure(record))
+    if len(_RECORDS) >= _RECORDS_SIZE:
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del _RECORDS[next(iter(_RECORDS))]
+    _RECORDS[key] = (record, encoded)
+    return encoded
+
+
+def _encode_value(value: Any) -> Any:
+    """A ``data`` value: a record as a fragment of its (cached) JSON, else unstructured."""
+    if _FRAGMENT is not None and attrs.has(type(value)):
+        return _FRAGMENT(encode_record(value))
+    return unstructure(value)
 
 
 def _format_time(value: dt.datetime) -> str:
@@ -148,7 +184,7 @@ def _fields(cls: type[Event]) -> tuple[tuple[str, Any], ...]:
 
 def encode_event(event: Event) -> dict[str, str | bytes]:
     """The stream entry of *event*: ``kind``, ``seq``, ``time`` and ``data``."""
-    data = {name: unstructure(getattr(event, name)) for name, _ in _fields(type(event))}
+    data = {name: _encode_value(getattr(event, name)) for name, _ in _fields(type(event))}
     return {
         "kind": event.kind,
         "seq": str(event.seq),

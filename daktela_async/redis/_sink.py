@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import attrs
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -47,51 +48,58 @@ if TYPE_CHECKING:
 __all__ = ["RedisSink", "RedisSinkStats"]
 
 #: KEYS: 1 events, 2 agents:id, 3 agents, 4-7 the stats tables, 8 the summary.
-#: ARGV: maxlen, mode ("write" or "reset"), the number of events, then 8 values per
-#: event (kind, seq, time, data, op, key index, field, value), then for "reset" the
-#: state as triples (key index, field, value).
+#: ARGV: maxlen, mode ("write" or "reset"), the number of events, then 4 values per event
+#: (kind, seq, time, data), then the state writes as groups: key index, the number of
+#: fields to delete, those fields, the number of fields to set, those (field, value)
+#: pairs (the summary: one pair, its value SET). "reset" first deletes the state keys.
+#: Deleting before setting keeps a hash's field order that of the writes one by one.
 _SCRIPT: Final = """
-local reset = ARGV[2] == 'reset'
-if not reset and redis.call('EXISTS', KEYS[2]) == 0 then
+local argv, keys = ARGV, KEYS
+local reset = argv[2] == 'reset'
+if not reset and redis.call('EXISTS', keys[2]) == 0 then
   return false
 end
 local id = false
+local stream, maxlen = keys[1], argv[1]
 local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'kind', ARGV[i],
-    'seq', ARGV[i + 1], 'time', ARGV[i + 2], 'data', ARGV[i + 3])
-  local op = ARGV[i + 4]
-  if op ~= '' then
-    local key = KEYS[tonumber(ARGV[i + 5])]
-    if op == 'hset' then
-      redis.call('HSET', key, ARGV[i + 6], ARGV[i + 7])
-    elseif op == 'hdel' then
-      redis.call('HDEL', key, ARGV[i + 6])
-    else
-      redis.call('SET', key, ARGV[i + 7])
-    end
-  end
-  i = i + 8
+for _ = 1, tonumber(argv[3]) do
+  id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'kind', argv[i],
+    'seq', argv[i + 1], 'time', argv[i + 2], 'data', argv[i + 3])
+  i = i + 4
 end
 if reset then
-  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
-  while i <= #ARGV do
-    local index = tonumber(ARGV[i])
-    if index == 8 then
-      redis.call('SET', KEYS[8], ARGV[i + 2])
-    else
-      redis.call('HSET', KEYS[index], ARGV[i + 1], ARGV[i + 2])
-    end
-    i = i + 3
+  redis.call('DEL', keys[3], keys[4], keys[5], keys[6], keys[7], keys[8])
+end
+local n = #argv
+while i <= n do
+  local index = tonumber(argv[i])
+  local key = keys[index]
+  local count = tonumber(argv[i + 1])
+  i = i + 2
+  if count > 0 then
+    redis.call('HDEL', key, unpack(argv, i, i + count - 1))
+    i = i + count
   end
-  if not id then
-    local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-    if #last > 0 then id = last[1][1] else id = '0-0' end
+  count = tonumber(argv[i])
+  i = i + 1
+  if count > 0 then
+    if index == 8 then
+      redis.call('SET', key, argv[i + 1])
+    else
+      redis.call('HSET', key, unpack(argv, i, i + 2 * count - 1))
+    end
+    i = i + 2 * count
   end
 end
-redis.call('SET', KEYS[2], id)
+if reset and not id then
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #last > 0 then id = last[1][1] else id = '0-0' end
+end
+redis.call('SET', keys[2], id)
 return id
 """
+#: Most fields in one HSET or HDEL of the script (Lua's ``unpack`` has a limit).
+_GROUP: Final = 1000
 
 _AGENTS: Final = 3
 _TABLE_INDEX: Final = {name: 4 + i for i, name in enumerate(STATS_TABLES)}
@@ -148,6 +156,41 @@ def _op(event: Event) -> tuple[str, int, str, bytes]:
             return "hdel", _TABLE_INDEX[name], row_id, b""
         return "hset", _TABLE_INDEX[name], row_id, encode_record(current)
     return "", 0, "", b""
+
+
+class _StateWrites:
+    """The hash writes of a batch, merged: per key the fields deleted, the values set.
+
+    Applied as the script does (the deletions, then the values), they leave each key as
+    the writes one by one would, field order included: a field set again after being
+    deleted moves to the end, as it would.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self) -> None:
+        self._keys: dict[int, tuple[dict[str, None], dict[str, bytes]]] = {}
+
+    def set(self, index: int, field: str, value: bytes) -> None:
+        self._keys.setdefault(index, ({}, {}))[1][field] = value
+
+    def delete(self, index: int, field: str) -> None:
+        deleted, values = self._keys.setdefault(index, ({}, {}))
+        values.pop(field, None)
+        deleted[field] = None
+
+    def add_to(self, args: list[Any]) -> None:
+        for index, (deleted, values) in self._keys.items():
+            fields = list(deleted)
+            for start in range(0, len(fields), _GROUP):
+                chunk = fields[start : start + _GROUP]
+                args += [index, len(chunk), *chunk, 0]
+            pairs = list(values.items())
+            for start in range(0, len(pairs), _GROUP):
+                chunk_pairs = pairs[start : start + _GROUP]
+                args += [index, 0, len(chunk_pairs)]
+                for field, value in chunk_pairs:
+                    args += [field, value]
 
 
 class RedisSink:
@@ -210,6 +253,8 @@ class RedisSink:
         self._script = self._redis.register_script(_SCRIPT)
         self._key_list = [self.keys.events, self.keys.agents_id, *self.keys.state_keys()]
         self._events: Any = None
+        #: The next batch, taken from the subscription and encoded, not yet sent.
+        self._ahead: tuple[list[Event], list[Any]] | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._done = anyio.Event()
         self._synced = False
@@ -287,13 +332,21 @@ class RedisSink:
         while True:
             try:
                 if not self._synced:
+                    if self._ahead is not None:
+                        # Taken from the subscription but not sent: still to write.
+                        pending += self._ahead[0]
+                        self._ahead = None
                     await self._resync(pending)
                     pending = []
                     attempt = 0
-                batch = await self._next_batch()
-                if batch is None:
-                    return
-                if not await self._write(batch):
+                if self._ahead is None:
+                    batch = await self._next_batch()
+                    if batch is None:
+                        return
+                    self._ahead = (batch, self._args("write", batch))
+                batch, args = self._ahead
+                self._ahead = None
+                if not await self._write(batch, args):
                     # The state keys are gone (Redis restarted empty, or was flushed).
                     pending, self._synced = batch, False
             except _REDIS_DOWN as exc:
@@ -320,29 +373,63 @@ class RedisSink:
         self._synced = False
         self._last_error = f"{type(exc).__name__}: {exc}"
 
-    def _event_args(self, events: list[Event]) -> list[Any]:
-        args: list[Any] = []
+    def _args(self, mode: str, events: list[Event], state: _StateWrites | None = None) -> list[Any]:
+        """The script's arguments: *events* and their state writes, or *state* (reset)."""
+        args: list[Any] = [self._maxlen, mode, len(events)]
+        writes = _StateWrites() if state is None else None
         for event in events:
             entry = encode_event(event)
-            op, index, field, value = _op(event)
             args += [entry["kind"], entry["seq"], entry["time"], entry["data"]]
-            args += [op, index, field, value]
+            if writes is not None:
+                op, index, field, value = _op(event)
+                if op == "hdel":
+                    writes.delete(index, field)
+                elif op:
+                    writes.set(index, field, value)
+        (writes or state or _StateWrites()).add_to(args)
         return args
 
-    async def _write(self, batch: list[Event]) -> bool:
-        """Write *batch*; ``False`` when the state keys are missing (nothing written)."""
-        args = [self._maxlen, "write", len(batch), *self._event_args(batch)]
-        try:
-            result = await self._script(keys=self._key_list, args=args)
-        except _REDIS_DOWN:
+    async def _write(self, batch: list[Event], args: list[Any]) -> bool:
+        """Write *batch* (encoded as *args*); ``False`` when the state keys are missing.
+
+        While the script runs, the events already buffered are taken and encoded as the
+        next batch (``self._ahead``): at most one call is in flight, in order.
+        """
+        outcome: list[Any] = []
+
+        async def call() -> None:
+            try:
+                outcome.append(await self._script(keys=self._key_list, args=args))
+            except _REDIS_DOWN as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(call)
+            await anyio.lowlevel.checkpoint()
+            self._encode_ahead()
+        result = outcome[0]
+        if isinstance(result, BaseException):
             # Maybe written, maybe not: never written twice, so counted as lost.
             self._lose(batch)
-            raise
+            raise result
         self._connected = True
         if result is None:
             return False
         self._written += len(batch)
         return True
+
+    def _encode_ahead(self) -> None:
+        """Take the buffered events (up to a batch) and encode them as the next batch."""
+        if self._ahead is not None:
+            return
+        batch: list[Event] = []
+        while len(batch) < self._batch_size:
+            event = self._events.get_nowait()
+            if event is None:
+                break
+            batch.append(event)
+        if batch:
+            self._ahead = (batch, self._args("write", batch))
 
     async def _resync(self, pending: list[Event]) -> None:
         """Write *pending* and the buffered events, then rewrite the state, at once."""
@@ -351,13 +438,13 @@ class RedisSink:
         events = list(pending)
         while (event := self._events.get_nowait()) is not None:
             events.append(event)
-        state = self._state_args()
+        state = self._state_writes()
         marker: list[Event] = []
         if self._unreported:
             now = dt.datetime.now(dt.UTC)
             marker.append(EventsDropped(seq=self._lost_seq, time=now, missed=self._unreported))
         written = marker + events
-        args = [self._maxlen, "reset", len(written), *self._event_args(written), *state]
+        args = self._args("reset", written, state)
         try:
             await self._script(keys=self._key_list, args=args)
         except _REDIS_DOWN:
@@ -376,11 +463,11 @@ class RedisSink:
         if events:
             self._lost_seq = max(self._lost_seq, events[-1].seq)
 
-    def _state_args(self) -> list[Any]:
+    def _state_writes(self) -> _StateWrites:
         watcher = self._watcher
-        args: list[Any] = []
-        for login, state in watcher.snapshot().items():
-            args += [_AGENTS, login, encode_record(state)]
+        state = _StateWrites()
+        for login, record in watcher.snapshot().items():
+            state.set(_AGENTS, login, encode_record(record))
         for name in (*STATS_TABLES, "summary"):
             try:
                 table = watcher.table(name)
@@ -388,9 +475,9 @@ class RedisSink:
                 continue  # not polled by this watcher
             if name == "summary":
                 if table:
-                    args += [_SUMMARY, "", encode_record(table["summary"])]
+                    state.set(_SUMMARY, "", encode_record(table["summary"]))
                 continue
             index = _TABLE_INDEX[name]
             for row_id, row in table.items():
-                args += [index, row_id, encode_record(row)]
-        return args
+                state.set(index, row_id, encode_record(row))
+        return state
