@@ -302,8 +302,12 @@ class SourceRecovered(Event):
 class EventsDropped(Event):
     """Told to a ``drop_oldest`` or ``latest`` subscriber that fell behind.
 
+    Also yielded by :class:`daktela_async.redis.RedisSource` when the stream was trimmed
+    past its cursor (the current state follows it).
+
     Attributes:
-        missed: How many events were dropped (or coalesced away) since the last one read.
+        missed: How many events were dropped (or coalesced away) since the last one read;
+            ``0`` when that is not known (a Redis stream trimmed past the cursor).
     """
 
     kind: ClassVar[str] = "events_dropped"

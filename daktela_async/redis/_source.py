@@ -10,11 +10,18 @@ stream after a stream id kept from before.
 With ``group=`` the workers of a consumer group share the stream: each entry goes to
 one of them, and stays pending until acknowledged (after the loop's body, or with
 :meth:`RedisSource.ack`); a restarted worker first gets its own pending entries again.
+With ``claim_idle=`` a worker also takes over the entries another member left pending
+longer than that (``XAUTOCLAIM``): those of a worker that died.
+
+A reader without a group notices when the stream was trimmed past its cursor (entries
+after it deleted before it read them): it yields ``EventsDropped``, then the current
+state again, then the stream after it, like at start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
@@ -35,7 +42,7 @@ from .._models import (
     RTStatsSession,
     structure,
 )
-from ..realtime._events import AgentStateChanged, Event, QueuesSummaryChanged
+from ..realtime._events import AgentStateChanged, Event, EventsDropped, QueuesSummaryChanged
 from ..realtime._stats import table_event
 from ._connection import check_asyncio, open_client
 from ._schema import STATS_TABLES, RedisKeys, check_name, decode_event
@@ -53,6 +60,39 @@ _ROW_TYPES: Final[dict[str, type[Any]]] = {
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _id_key(entry_id: str) -> tuple[int, int] | None:
+    """A stream id as a comparable pair (``"5"`` is ``5-0``); ``None`` for ``$`` and such."""
+    ms, _, seq = entry_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return None
+
+
+def _trimmed_past(cursor: str, info: Mapping[str, Any]) -> int | None:
+    """``None`` when nothing after *cursor* was deleted; else how many (0: unknown).
+
+    Entries were trimmed after the cursor when it is older than the stream's first
+    entry (or, the stream emptied, than its last id) while entries were deleted, or
+    older than the newest entry deleted with ``XDEL`` (``max-deleted-entry-id``). Redis
+    keeps no trace of which entry came just before the first: a cursor at the very
+    last entry trimmed counts as trimmed past too. How many were lost is only known
+    when the cursor is before every entry ever added (``0-0``).
+    """
+    here = _id_key(cursor)
+    added = int(info.get("entries-added", 0) or 0)
+    length = int(info.get("length", 0) or 0)
+    if here is None or added <= length:
+        return None
+    first = info.get("first-entry")
+    edge = _id_key(_text(first[0] if first else info.get("last-generated-id") or _NO_ID))
+    deleted = info.get("max-deleted-entry-id")
+    gone = _id_key(_text(deleted)) if deleted is not None else None
+    if not ((edge is not None and here < edge) or (gone is not None and here < gone)):
+        return None
+    return added - length if here == (0, 0) else 0
 
 
 class RedisSource:
@@ -76,6 +116,11 @@ class RedisSource:
             now on), ``"0"`` (the whole stream) or a stream id. ``resume_from`` wins.
         auto_ack: With ``group``: acknowledge an event when the loop asks for the next
             one (after its body ran). ``False``: call :meth:`ack` yourself.
+        claim_idle: With ``group``: every ``claim_idle`` seconds, take over (``XAUTOCLAIM``)
+            the entries of the group pending for longer than that, with any member,
+            and yield them like new ones: a dead worker's entries are not stuck. Make
+            it longer than a live worker may hold an entry (up to ``count`` entries
+            are read ahead). ``None`` (the default): never.
         count: Most entries read per call.
         block: Seconds one read waits for new entries before asking again.
         timeout: Socket timeout of a client made from a URL (kept above ``block``).
@@ -91,6 +136,7 @@ class RedisSource:
         consumer: str | None = None,
         group_start: str = "$",
         auto_ack: bool = True,
+        claim_idle: float | None = None,
         count: int = 100,
         block: float = 5.0,
         timeout: float = 5.0,
@@ -99,6 +145,10 @@ class RedisSource:
             raise DaktelaUsageError("a consumer group needs consumer=", parameter="consumer")
         if consumer is not None and group is None:
             raise DaktelaUsageError("consumer= needs group=", parameter="group")
+        if claim_idle is not None and group is None:
+            raise DaktelaUsageError("claim_idle= needs group=", parameter="group")
+        if claim_idle is not None and not claim_idle > 0:
+            raise DaktelaUsageError(f"claim_idle must be positive, not {claim_idle!r}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise DaktelaUsageError(f"count must be a positive integer, not {count!r}")
         self.keys = RedisKeys(check_name(name))
@@ -108,14 +158,19 @@ class RedisSource:
         self._consumer = consumer
         self._group_start = group_start
         self._auto_ack = auto_ack
+        self._claim_ms = None if claim_idle is None else max(1, int(claim_idle * 1000))
+        self._claimed_at = float("-inf")
         self._count = count
         self._block_ms = max(1, int(block * 1000))
         self._ready: deque[tuple[str | None, Event]] = deque()
         self._cursor: str | None = None
+        self._bare_state = False  # the state was read without an id (no agents:id)
         self._unacked: list[str] = []
         self._closed = False
         #: Entries skipped because their kind is unknown here (written by a newer version).
         self.skipped = 0
+        #: Entries this member took over from others with ``claim_idle``.
+        self.claimed = 0
         self.last_id: str | None = None
         """The stream id of the last event yielded (for ``resume_from=``); for the state
         events, the id the state was read at."""
@@ -197,12 +252,38 @@ class RedisSource:
         if self._group is not None:
             await self._read_group()
         else:
-            streams: dict[Any, Any] = {self.keys.events: self._cursor}
-            answer: Any = await self._redis.xread(streams, count=self._count, block=self._block_ms)
-            for _, entries in answer or ():
-                for entry_id, fields in entries:
-                    self._cursor = _text(entry_id)
-                    self._push(self._cursor, fields)
+            await self._read()
+
+    async def _read(self) -> None:
+        assert self._cursor is not None  # noqa: S101 - checked by the caller
+        cursor = self._cursor
+        # XINFO before the read, in one round trip: an entry after the cursor deleted
+        # by then is one the read cannot return.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xinfo_stream(self.keys.events)
+            pipe.xread({self.keys.events: cursor}, count=self._count, block=self._block_ms)
+            info, answer = await pipe.execute(raise_on_error=False)
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(info, Mapping):
+            # A state read without an id is the hashes as they are: no cursor to lose.
+            bare = self._bare_state and cursor == _NO_ID
+            missed = None if bare else _trimmed_past(cursor, info)
+            if missed is not None:
+                await self._relist(missed)
+                return
+        elif not (isinstance(info, ResponseError) and "no such key" in str(info)):
+            raise info
+        for _, entries in answer or ():
+            for entry_id, fields in entries:
+                self._cursor = _text(entry_id)
+                self._push(self._cursor, fields)
+
+    async def _relist(self, missed: int) -> None:
+        """The stream was trimmed past the cursor: say so, then the state again."""
+        now = dt.datetime.now(dt.UTC)
+        self._ready.append((None, EventsDropped(missed=missed, time=now)))
+        await self._load_state()
 
     async def _start(self) -> None:
         if self._group is not None:
@@ -227,6 +308,8 @@ class RedisSource:
         assert self._consumer is not None  # noqa: S101
         cursor = self._cursor or ">"
         pending = cursor != ">"
+        if not pending and await self._claim():
+            return
         answer: Any = await self._redis.xreadgroup(
             self._group,
             self._consumer,
@@ -248,6 +331,43 @@ class RedisSource:
             if not self._push(entry, fields):
                 await self._redis.xack(self.keys.events, self._group, entry)
 
+    async def _claim(self) -> bool:
+        """Take over the group's entries idle longer than ``claim_idle``; any taken?"""
+        if self._claim_ms is None or time.monotonic() - self._claimed_at < self._claim_ms / 1000:
+            return False
+        assert self._group is not None  # noqa: S101 - claim_idle needs a group
+        assert self._consumer is not None  # noqa: S101
+        self._claimed_at = time.monotonic()
+        # Our own entries yielded and not acknowledged yet (auto_ack=False) are pending
+        # too: claiming them again must not yield them twice.
+        held = set(self._unacked)
+        found = False
+        start = "0-0"
+        while True:
+            answer: Any = await self._redis.xautoclaim(
+                self.keys.events,
+                self._group,
+                self._consumer,
+                self._claim_ms,
+                start_id=start,
+                count=self._count,
+            )
+            start = _text(answer[0])
+            for entry_id, fields in answer[1]:
+                entry = _text(entry_id)
+                if entry in held:
+                    continue
+                if not fields:  # trimmed since (Redis 6.2; 7 drops these itself)
+                    await self._redis.xack(self.keys.events, self._group, entry)
+                    continue
+                self.claimed += 1
+                if self._push(entry, fields):
+                    found = True
+                else:
+                    await self._redis.xack(self.keys.events, self._group, entry)
+            if start in ("0-0", "0") or len(self._ready) >= self._count:
+                return found
+
     def _push(self, entry_id: str, fields: Mapping[Any, Any]) -> bool:
         event = decode_event(fields)
         if event is None:
@@ -266,6 +386,7 @@ class RedisSource:
             pipe.get(keys.summary)
             answer = await pipe.execute()
         state_id = _text(answer[0]) if answer[0] is not None else _NO_ID
+        self._bare_state = answer[0] is None
         seq = await self._seq_at(state_id)
         now = dt.datetime.now(dt.UTC)
         events: list[Event] = []
