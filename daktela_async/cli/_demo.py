@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import anyio
 import anyio.to_thread
 
-from ._serve import add_allow_host_argument, allowed_hosts, exposure_warning, open_socket
+from ._serve import add_allow_host_argument, allowed_hosts, announce, open_socket
 from ._settings import CLIError
 from ._signals import run as run_until_stopped
 from ._signals import until_stopped
@@ -142,10 +142,7 @@ async def _demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 allowed_hosts=allowed_hosts(args),
             )
             url = await stack.enter_async_context(serve_dashboard(dashboard, sock))
-            for line in (note, exposure_warning(args.host)):
-                if line:
-                    print(line, file=err, flush=True)
-            print(f"Dashboard: {url}", file=out, flush=True)
+            announce(url, note, args.host, out, err)
             footer = f"Dashboard: {url} · Ctrl-C to quit"
         board = Board(queue_titles=queue_titles, pause_titles=pause_titles)
         kinds = (

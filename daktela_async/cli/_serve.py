@@ -103,6 +103,24 @@ def exposure_warning(host: str) -> str | None:
     )
 
 
+def announce(url: str, note: str | None, host: str, out: TextIO, err: TextIO) -> None:
+    """Print where the dashboard is served, after any note about the port or exposure."""
+    for line in (note, exposure_warning(host)):
+        if line:
+            print(line, file=err, flush=True)
+    print(f"Dashboard: {url}", file=out, flush=True)
+
+
+async def serve_until_stopped(duration: float | None) -> None:
+    """Wait for *duration* (forever: ``None``), or until SIGTERM or Ctrl-C.
+
+    A signal ends this wait only: leaving the serving blocks then ends the browsers'
+    streams and stops the server gracefully.
+    """
+    with until_stopped():
+        await anyio.sleep(math.inf if duration is None else duration)
+
+
 def add_allow_host_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--allow-host NAME``: a name the dashboard may be reached by (DNS rebinding)."""
     parser.add_argument(
@@ -217,10 +235,7 @@ async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     allowed_hosts=allowed_hosts(args),
                 )
                 async with serve_dashboard(dashboard, sock) as url, anyio.create_task_group() as tg:
-                    for line in (note, exposure_warning(args.host)):
-                        if line:
-                            print(line, file=err, flush=True)
-                    print(f"Dashboard: {url}", file=out, flush=True)
+                    announce(url, note, args.host, out, err)
                     print(
                         f"watching {len(users)} agents at {client.base_url}; Ctrl-C to stop",
                         file=err,
@@ -228,10 +243,7 @@ async def _dashboard(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     )
                     if discover:
                         tg.start_soon(_rediscover, watcher, client, _REDISCOVER)
-                    # SIGTERM and Ctrl-C end this wait only: leaving the block then
-                    # ends the browsers' streams and stops the server gracefully.
-                    with until_stopped():
-                        await anyio.sleep(math.inf if args.duration is None else args.duration)
+                    await serve_until_stopped(args.duration)
                     tg.cancel_scope.cancel()
     return 0
 
@@ -256,17 +268,13 @@ async def _dashboard_redis(args: argparse.Namespace, out: TextIO, err: TextIO) -
                 feed, title=args.title or f"Daktela · {name}", allowed_hosts=allowed_hosts(args)
             )
             async with serve_dashboard(dashboard, sock) as url:
-                for line in (note, exposure_warning(args.host)):
-                    if line:
-                        print(line, file=err, flush=True)
-                print(f"Dashboard: {url}", file=out, flush=True)
+                announce(url, note, args.host, out, err)
                 print(
                     f"serving {name} from Redis at {redact_url(args.redis)}; Ctrl-C to stop",
                     file=err,
                     flush=True,
                 )
-                with until_stopped():
-                    await anyio.sleep(math.inf if args.duration is None else args.duration)
+                await serve_until_stopped(args.duration)
             tg.cancel_scope.cancel()
     return 0
 

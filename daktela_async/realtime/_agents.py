@@ -73,7 +73,6 @@ class Agents:
         self._partial: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._inflight: dict[str, anyio.CancelScope] = {}
-        self._hashless: set[str] = set()
         self._warned_capacity = False
         self.gate = OutageGate()
         self.source = core.source("agents")
@@ -137,7 +136,6 @@ class Agents:
             scope.cancel()
         self.states.pop(user, None)
         self._partial.discard(user)
-        self._hashless.discard(user)
         self._suspects.discard(user)
         self._inflight.pop(user, None)
         self._core.sources.pop(f"agent:{user}", None)
@@ -192,7 +190,6 @@ class Agents:
             self._answered(name)
             if not interval and state.hash is None:
                 interval = True
-                self._hashless.add(user)
                 _log.warning(
                     "RTUserState for %r answered without a hash at API %s: polling this "
                     "agent every %g s instead of long polling",

@@ -317,7 +317,6 @@ class TokenCheck:
         self._on_answer = on_answer
         self._wake = anyio.Event()
         self._last: float | None = None
-        self.checks = 0
 
     def suspect(self) -> None:
         """Ask for a check as soon as the gap allows (an answer looked like a refused token)."""
@@ -336,7 +335,6 @@ class TokenCheck:
             if not self._ready() or not (suspected or self._periodic()):
                 continue
             self._last = anyio.current_time()
-            self.checks += 1
             if not await self.check():
                 return
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
 import time
@@ -95,16 +94,6 @@ def test_a_subcommand_is_required() -> None:
     assert exited.value.code == 2
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Capture the uvicorn config ``serve`` would run, instead of running it."""
-    configs: list[Any] = []
-    monkeypatch.setattr(cli, "_run", configs.append)
-    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
-    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
-    return configs
-
-
 def test_serve_builds_a_protected_app_without_access_log(
     served: list[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,6 +182,9 @@ async def test_serve_imports_the_lookup(
         (["--lookup", "json:__doc__"], "is not callable"),
         (["--allow", "10.0.0.300"], "not an IP address"),
         (["--budget", "0"], "budget must be a positive"),
+        (["--request-timeout", "0"], "--request-timeout must be a positive"),
+        (["--request-timeout", "inf"], "--request-timeout must be a positive"),
+        (["--max-connections", "0"], "--max-connections must be at least 1"),
     ],
 )
 def test_serve_reports_bad_settings(

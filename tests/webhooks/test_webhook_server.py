@@ -36,16 +36,6 @@ BUDGET = 1.5
 PARTIAL = b"GET /hook?callid=1&dnd=2 HTTP/1.1\r\nHost: crm"
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Capture the uvicorn config ``serve`` would run, instead of running it."""
-    configs: list[Any] = []
-    monkeypatch.setattr(cli, "_run", configs.append)
-    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
-    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
-    return configs
-
-
 @contextlib.contextmanager
 def serving(config: Any) -> Iterator[int]:
     """Run *config*'s server in a thread; yields its port."""
@@ -223,22 +213,6 @@ def test_serve_passes_the_limits_to_uvicorn(served: list[Any]) -> None:
     assert (config.http.request_timeout, config.http.max_connections) == (2.5, 30)
     assert config.h11_max_incomplete_event_size == 8192
     assert config.proxy_headers is False
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--request-timeout", "0"], "--request-timeout must be a positive"),
-        (["--request-timeout", "inf"], "--request-timeout must be a positive"),
-        (["--max-connections", "0"], "--max-connections must be at least 1"),
-    ],
-)
-def test_bad_limits_are_refused(
-    served: list[Any], capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
-    assert cli.main(["serve", *argv]) == 2
-    assert message in capsys.readouterr().err
-    assert served == []
 
 
 def test_the_connection_cap_fits_the_open_file_limit() -> None:
