@@ -58,6 +58,8 @@ import httpx
 from multidict import CIMultiDict
 from yarl import URL
 
+from .._errors import DaktelaUsageError
+
 if TYPE_CHECKING:
     from ._pool import TransportOptions
 
@@ -178,7 +180,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connection after its response.
 
     Raises:
-        RuntimeError: Used outside an asyncio event loop (trio: use the default transport).
+        DaktelaUsageError: Used outside an asyncio event loop (trio: use the default
+            transport), or after it was closed.
     """
 
     def __init__(
@@ -189,7 +192,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = 30.0,
     ) -> None:
         if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+            raise DaktelaUsageError(
+                "max_connections must be at least 1", parameter="max_connections"
+            )
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
@@ -230,12 +235,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            raise RuntimeError(
+            raise DaktelaUsageError(
                 "the aiohttp transport runs on asyncio only; under trio use the default "
                 "(httpcore) transport"
             ) from None
         if self._closed:
-            raise RuntimeError("the transport is closed")
+            raise DaktelaUsageError("the transport is closed")
         keepalive: dict[str, Any] = (
             {"force_close": True}
             if self._keepalive_expiry <= 0

@@ -8,6 +8,7 @@ from typing import Any, Self, TypeVar
 
 import anyio.to_thread
 
+from daktela_async._errors import DaktelaUsageError
 from daktela_async.sim._app import SimContext, create_app
 from daktela_async.sim._clock import SimClock, parse_dt
 from daktela_async.sim._dynamics import CallCentre, Traffic
@@ -111,7 +112,7 @@ class Simulator:
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` (no trailing slash; the API is under ``/api/``)."""
         if self._server.port == 0:
-            raise RuntimeError("the simulator has not been started")
+            raise DaktelaUsageError("the simulator has not been started")
         return f"http://{self.host}:{self._server.port}"
 
     @property
@@ -316,7 +317,7 @@ class Simulator:
                 state.pause_on(agent, pause, force=True)
                 return None
             if agent_state not in ("Ringing", "Speaking", "On Hold"):
-                raise ValueError(f"unknown agent state {agent_state!r}")
+                raise DaktelaUsageError(f"unknown agent state {agent_state!r}")
             call = state.ring_agent(user, clid)
             if agent_state != "Ringing":
                 state.answer_call(call)
@@ -393,7 +394,7 @@ class Simulator:
             token: The token to revoke; the simulator's own :attr:`token` by default.
 
         Raises:
-            ValueError: The simulator knows no such token.
+            DaktelaUsageError: The simulator knows no such token (a ValueError).
         """
         revoked = self.token if token is None else token
 
@@ -403,7 +404,7 @@ class Simulator:
             if user_id is not None:
                 self._revoked[revoked] = user_id
             elif revoked not in self._revoked:
-                raise ValueError("the simulator knows no such token")
+                raise DaktelaUsageError("the simulator knows no such token")
 
         self.run(revoke)
 
@@ -416,7 +417,7 @@ class Simulator:
             token: The token to restore; the simulator's own :attr:`token` by default.
 
         Raises:
-            ValueError: The simulator knows no such token.
+            DaktelaUsageError: The simulator knows no such token (a ValueError).
         """
         restored = self.token if token is None else token
 
@@ -426,7 +427,7 @@ class Simulator:
                 # Should the state have re-issued the token meanwhile, its mapping wins.
                 state.tokens.setdefault(restored, user_id)
             elif restored not in state.tokens:
-                raise ValueError("the simulator knows no such token")
+                raise DaktelaUsageError("the simulator knows no such token")
 
         self.run(restore)
 

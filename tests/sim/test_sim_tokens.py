@@ -132,3 +132,14 @@ async def test_revoking_works_in_memory_without_a_server(anyio_backend: str) -> 
         answered = await http.get(USER, params={"name": "hajek"})
     assert refused.text == UNKNOWN_USER
     assert answered.json()["status"] == 1
+
+
+def test_misuse_of_the_simulator_is_a_usage_error() -> None:
+    from daktela_async import DaktelaUsageError
+    from daktela_async.sim import Simulator
+
+    sim = Simulator(agents=2, speed=0)
+    with pytest.raises(DaktelaUsageError, match="not been started"):
+        _ = sim.url
+    with pytest.raises(DaktelaUsageError, match="no such token"):
+        sim.revoke_token("f" * 40)

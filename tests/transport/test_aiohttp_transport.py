@@ -22,6 +22,7 @@ from daktela_async import (  # noqa: E402
     DaktelaClient,
     DaktelaConnectError,
     DaktelaTimeoutError,
+    DaktelaUsageError,
     PoolLimits,
     Timeouts,
     TransportOptions,
@@ -482,7 +483,7 @@ async def test_aclose_closes_idle_connections(server: Server) -> None:
     with anyio.fail_after(5):
         await server.closed.wait()
     assert server.open_connections == 0
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(DaktelaUsageError, match="closed"):
         await transport.handle_async_request(request(server.url + "/"))
 
 
@@ -491,7 +492,7 @@ def test_trio_is_refused_with_a_clear_error() -> None:
 
     async def main() -> None:
         transport = AiohttpTransport()
-        with pytest.raises(RuntimeError, match="asyncio only"):
+        with pytest.raises(DaktelaUsageError, match="asyncio only"):
             await transport.handle_async_request(request("http://127.0.0.1:1/"))
 
     trio.run(main)
