@@ -27,6 +27,7 @@ MODULES: Final = {
     5: "benchmarks.bench_fanout",
     7: "benchmarks.bench_outage",
     8: "benchmarks.bench_redis",
+    9: "benchmarks.bench_fleet",
 }
 WEBHOOKS: Final = "benchmarks.bench_webhooks"
 
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under a minute)")
     parser.add_argument("--output", type=Path, help="write the Markdown report here")
-    parser.add_argument("--only", help="comma-separated row numbers (1-8)")
+    parser.add_argument("--only", help="comma-separated row numbers (1-9)")
     parser.add_argument("--row", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ client's CPU is ``time.process_time()`` of this process. Child processes:
 - ``python -m benchmarks._support sim --agents N --hold H``: the simulator (frozen
   clock), controlled over stdin with one JSON object per line (``toggle`` an agent's
   pause, ``toggle_all``, ``stop`` / ``start`` the server, ``held``, ``hold``, ``inject``
-  a fault, ``clear_faults``).
+  a fault, ``clear_faults``, ``traffic``: what the PBX was asked, optionally ``reset``).
 
 Both print one JSON line (URL, token, logins) when ready, and answer each command with
 one JSON line. ``time.monotonic()`` is ``CLOCK_MONOTONIC`` on Linux, shared by every
@@ -51,7 +51,7 @@ class Line:
     """One line of the table: a subject measured against its baseline in the same run.
 
     Attributes:
-        row: The issue's row number (1-8).
+        row: The issue's row number (1-9).
         case: What was measured.
         measured: The subject's figure, with its unit.
         baseline: The baseline's figure(s), or ``-``.
@@ -80,6 +80,7 @@ ROW_TITLES: Final = {
     6: "Webhooks",
     7: "Outage",
     8: "Redis",
+    9: "Fleet",
 }
 
 
@@ -523,7 +524,7 @@ def _serve_canned(agents: int) -> None:
     asyncio.run(main())
 
 
-# --- the simulator child (rows 3, 4, 7) -----------------------------------------------------
+# --- the simulator child (rows 3, 4, 7, 8, 9) ---------------------------------------------
 
 
 def _say(answer: dict[str, Any]) -> None:
@@ -612,6 +613,9 @@ def _serve_sim(agents: int, hold: float) -> None:
             return {"hold": command["seconds"]}
         if op == "cpu":
             return {"cpu": time.process_time()}
+        if op == "traffic":
+            # requests (by action), by_user (RTUserState), held (now), overlaps.
+            return sim.traffic(reset=bool(command.get("reset")))
         raise ValueError(f"unknown command {op!r}")
 
     try:

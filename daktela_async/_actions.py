@@ -22,6 +22,8 @@ import types
 from collections.abc import Mapping
 from typing import Final
 
+import attrs
+
 from daktela_async._spec import ActionSpec, ParamSpec
 
 #: Every action of the API by name, in the order the document first lists them.
@@ -1816,6 +1818,8 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("take", type="int", doc="Limit."),
             ),
         ),
+        # Two actions under one name (Forms 3.8, Autodialer 4.0): merged here for call(),
+        # each section's own form is in SECTION_FORMS below.
         "GetStatuses": ActionSpec(
             name="GetStatuses",
             version="3.8",
@@ -2080,3 +2084,27 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
         ),
     }
 )
+
+#: The forms of an action that differ from one section to another, by (section, action).
+#:
+#: One name can be two different actions: the Forms ``GetStatuses`` (3.8: call statuses,
+#: ``id`` and ``queue``) and the Autodialer ``GetStatuses`` (4.0: number-check statuses, no
+#: parameters, another answer). :data:`ACTIONS` merges them, so that ``client.call()``
+#: knows the name; the typed method of each section (``client.forms.get_statuses``,
+#: ``client.autodialer.get_statuses``) sends that section's own form, at its own version.
+SECTION_FORMS: Final[Mapping[tuple[str, str], ActionSpec]] = types.MappingProxyType(
+    {
+        ("Forms", "GetStatuses"): attrs.evolve(ACTIONS["GetStatuses"], sections=("Forms",)),
+        ("Autodialer", "GetStatuses"): ActionSpec(
+            name="GetStatuses",
+            version="4.0",
+            sections=("Autodialer",),
+            summary="Return statuses for checking numbers",
+        ),
+    }
+)
+
+
+def section_spec(section: str, action: str) -> ActionSpec:
+    """The form of *action* that *section* documents (its own when it has one)."""
+    return SECTION_FORMS.get((section, action)) or ACTIONS[action]

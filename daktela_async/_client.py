@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -17,6 +19,11 @@ import httpx
 from . import _retry
 from ._config import (
     DEFAULT_API_VERSION,
+    ENV_API_VERSION,
+    ENV_LOGIN,
+    ENV_PASSWORD,
+    ENV_TOKEN,
+    ENV_URL,
     MAX_ANSWER_BYTES,
     NOT_GIVEN,
     NotGiven,
@@ -24,6 +31,7 @@ from ._config import (
     RetryPolicy,
     Timeouts,
     TokenPlacement,
+    VerifyTypes,
 )
 from ._envelope import decode_envelope
 from ._errors import DaktelaError, DaktelaHTTPStatusError, DaktelaUsageError
@@ -34,6 +42,7 @@ from ._transport._request import (
     REDACTED,
     build_path,
     check_base_url,
+    check_params,
     check_version,
     pick_version,
 )
@@ -125,6 +134,70 @@ class _Prepared:
     idempotent: bool
 
 
+def _all_headers(extra: httpx.Headers) -> httpx.Headers:
+    """The headers of every request: ours, then the caller's *extra* (replacing ours)."""
+    headers = httpx.Headers({"User-Agent": "daktela-async"})
+    headers.update(extra)
+    return headers
+
+
+def _from_env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return value if value else None
+
+
+def _secret_from_env(environ: Mapping[str, str], name: str) -> Secret | None:
+    # Held masked at once: no local of the reading frames is the plain value.
+    return Secret(environ[name]) if environ.get(name) else None
+
+
+@attrs.frozen(slots=True)
+class _EnvSettings:
+    """What :meth:`DaktelaClient.from_env` found: the token held in a :class:`Secret`."""
+
+    url: str
+    token: Secret = attrs.field(repr=False)
+    token_variable: str
+    api_version: str | None
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str]) -> _EnvSettings:
+        """Read and check the variables; secrets are never put into a message.
+
+        Raises:
+            DaktelaUsageError: A variable is missing, or both kinds of credentials are set.
+        """
+        url = _from_env(environ, ENV_URL)
+        api_version = _from_env(environ, ENV_API_VERSION)
+        login = _from_env(environ, ENV_LOGIN)
+        token = _secret_from_env(environ, ENV_TOKEN)
+        password = _secret_from_env(environ, ENV_PASSWORD)
+        # A traceback with locals must not show the environment (the password is in it).
+        del environ
+        if url is None:
+            raise DaktelaUsageError(
+                f"{ENV_URL} is not set: it must hold the PBX address (https://pbx.example.com)",
+                parameter=ENV_URL,
+            )
+        if token is not None:
+            if login is not None or password is not None:
+                raise DaktelaUsageError(
+                    f"set either {ENV_TOKEN} or {ENV_LOGIN} and {ENV_PASSWORD}, not both",
+                    parameter=ENV_TOKEN,
+                )
+            return cls(url, token, ENV_TOKEN, api_version)
+        if login is None or password is None:
+            missing = ENV_LOGIN if password is not None else ENV_PASSWORD if login else ENV_TOKEN
+            raise DaktelaUsageError(
+                f"{missing} is not set: the access token is {ENV_TOKEN}, or else "
+                f"{ENV_LOGIN} and {ENV_PASSWORD} (the token is SHA1 of both)",
+                parameter=missing,
+            )
+        # SHA1(login + password), as from_credentials() derives it.
+        digest = hashlib.sha1((login + password.value).encode(), usedforsecurity=False)
+        return cls(url, Secret(digest.hexdigest()), f"{ENV_LOGIN}/{ENV_PASSWORD}", api_version)
+
+
 class DaktelaClient:
     """Asynchronous client for the Daktela legacy API (versions 3.0 to 4.1).
 
@@ -166,6 +239,12 @@ class DaktelaClient:
             :class:`DaktelaAnswerTooLargeError`. ``None`` removes the limit. It covers
             :meth:`call`, :meth:`call_raw` and ``get_recording``; :meth:`stream_raw`
             (``stream_recording``, ``save_recording``) is not limited.
+        verify: How the PBX's TLS certificate is checked: ``True`` (certifi's CAs, as
+            httpx does), the path of a CA bundle (a PEM file or a hashed directory, for a
+            PBX behind an internal CA), an :class:`ssl.SSLContext` (client certificates,
+            pinning, ...) or ``False`` (no check at all: anyone on the path can read the
+            token). Every transport of the pool gets the one context, the aiohttp one
+            included.
 
     Raises:
         DaktelaUsageError: A setting is invalid.
@@ -185,6 +264,7 @@ class DaktelaClient:
         allow_insecure_http: bool = False,
         headers: Mapping[str, str] | None = None,
         max_answer_bytes: int | None = MAX_ANSWER_BYTES,
+        verify: VerifyTypes = True,
     ) -> None:
         try:
             self._token: Secret = check_token(token)
@@ -209,11 +289,22 @@ class DaktelaClient:
             raise DaktelaUsageError(
                 "transport_factory must be a callable", parameter="transport_factory"
             )
-        fixed = {"User-Agent": "daktela-async"}
-        fixed.update(check_headers(headers) if headers is not None else {})
+        self._extra_headers = httpx.Headers(check_headers(headers) if headers is not None else {})
         # Built once: every request shares these headers. They never carry the token,
         # not even as a cookie: SecretRequest adds it to each request's own copy.
-        self._headers = httpx.Headers(fixed)
+        self._headers = _all_headers(self._extra_headers)
+        self._bind_namespaces()
+        self._pool = TransportPool(
+            limits or PoolLimits(),
+            transport_factory or default_transport_factory,
+            max_answer_bytes=max_answer_bytes,
+            verify=verify,
+        )
+        # A view made by with_options() shares this pool and never closes it.
+        self._owns_pool = True
+        self._closed = False
+
+    def _bind_namespaces(self) -> None:
         self.queues = Queues(self)
         self.operators = Operators(self)
         self.calls = Calls(self)
@@ -227,11 +318,6 @@ class DaktelaClient:
         self.activities = Activities(self)
         self.autodialer = Autodialer(self)
         self.emails = Emails(self)
-        self._pool = TransportPool(
-            limits or PoolLimits(),
-            transport_factory or default_transport_factory,
-            max_answer_bytes=max_answer_bytes,
-        )
 
     @classmethod
     def from_credentials(cls, base_url: str, login: str, password: str, **kwargs: Any) -> Self:
@@ -251,6 +337,115 @@ class DaktelaClient:
             return cls(base_url, digest, **kwargs)
         finally:
             del digest
+
+    @classmethod
+    def from_env(cls, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
+        """Create a client from environment variables, for services configured that way.
+
+        ``DAKTELA_URL`` is the PBX address. The token is ``DAKTELA_TOKEN``, or else
+        ``SHA1(DAKTELA_LOGIN + DAKTELA_PASSWORD)`` (as :meth:`from_credentials`); giving
+        both is refused. ``DAKTELA_API_VERSION`` is optional (``api_version``). An empty
+        variable counts as unset. ::
+
+            # DAKTELA_URL=https://pbx.example.com DAKTELA_TOKEN=... python service.py
+            async with DaktelaClient.from_env(timeout=10) as client:
+                queues = await client.queues.get_queues()
+
+        Args:
+            environ: Where to read the variables (``os.environ`` by default).
+            **kwargs: Any other :class:`DaktelaClient` argument; an explicit
+                ``api_version`` wins over ``DAKTELA_API_VERSION``.
+
+        Raises:
+            DaktelaUsageError: A variable is missing or invalid: ``parameter`` and the
+                message name it. The message never shows a token or a password.
+        """
+        try:
+            found = _EnvSettings.read(os.environ if environ is None else environ)
+        finally:
+            # The variables (the password among them) leave this frame's locals.
+            del environ
+        for name in ("base_url", "token"):
+            if name in kwargs:
+                raise DaktelaUsageError(
+                    f"from_env reads {name} from the environment; pass it to DaktelaClient() "
+                    "instead",
+                    parameter=name,
+                )
+        variables = {"base_url": ENV_URL, "token": found.token_variable}
+        if "api_version" not in kwargs and found.api_version is not None:
+            kwargs["api_version"] = found.api_version
+            variables["api_version"] = ENV_API_VERSION
+        try:
+            return cls(found.url, found.token.value, **kwargs)
+        except DaktelaUsageError as exc:
+            variable = variables.get(exc.parameter or "")
+            if variable is None:
+                raise
+            # The messages of the checks never repeat a token (check_token's says
+            # what is wrong, not what it is): naming the variable is all that is added.
+            raise DaktelaUsageError(f"{variable}: {exc}", parameter=variable) from None
+        finally:
+            del found
+
+    def with_options(
+        self,
+        *,
+        timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+        retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+        api_version: str | NotGiven = NOT_GIVEN,
+        token_in: TokenPlacement | NotGiven = NOT_GIVEN,
+        headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
+    ) -> Self:
+        """A view of this client with other defaults, sharing its connections.
+
+        The view sends through this client's transport pool (its connections, limits,
+        ``verify`` and ``max_answer_bytes``) with the same address and token; only the
+        options given here differ::
+
+            patient = client.with_options(timeout=120, retries=0)
+            rows = await patient.statistics.stats_calls(...)
+
+        Closing the view (``aclose()`` or ``async with``) only makes the view refuse
+        further calls: the pool stays open for this client and its other views. Closing
+        this client closes the pool under every view.
+
+        Args:
+            timeout: Default timeouts of the view: a :class:`Timeouts`, one number for
+                all of them, or ``None`` for none (as ``call(timeout=...)``).
+            retries: Default retry policy: a :class:`RetryPolicy`, or the number of
+                retries on top of this client's policy (as ``call(retries=...)``).
+            api_version: The newest API version the view uses.
+            token_in: Where the view sends the token (``"query"`` or ``"cookie"``).
+            headers: Extra headers, added to (and replacing same-named) ones of this
+                client.
+
+        Raises:
+            DaktelaUsageError: An option is invalid.
+        """
+        view = copy.copy(self)
+        if not isinstance(timeout, NotGiven):
+            view._timeouts = Timeouts.of(timeout)
+        if not isinstance(retries, NotGiven):
+            view._retry = RetryPolicy.of(retries, self._retry)
+        if not isinstance(api_version, NotGiven):
+            view._api_version = check_version(api_version)
+        if not isinstance(token_in, NotGiven):
+            if token_in not in ("query", "cookie"):
+                raise DaktelaUsageError(
+                    f"token_in must be 'query' or 'cookie', not {token_in!r}",
+                    parameter="token_in",
+                )
+            view._token_in = token_in
+        if not isinstance(headers, NotGiven):
+            extra = httpx.Headers(self._extra_headers)
+            extra.update(check_headers(headers))  # names compare case-insensitively
+            view._extra_headers = extra
+            view._headers = _all_headers(extra)
+        view._owns_pool = False
+        view._closed = False
+        view._bind_namespaces()
+        return view
 
     def __repr__(self) -> str:
         # getattr: a traceback with locals shows `self` of an __init__ that refused a
@@ -296,8 +491,13 @@ class DaktelaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every connection. Calls made afterwards raise :class:`DaktelaUsageError`."""
-        await self._pool.aclose()
+        """Close every connection. Calls made afterwards raise :class:`DaktelaUsageError`.
+
+        A view made by :meth:`with_options` closes nothing: it only refuses further calls.
+        """
+        self._closed = True
+        if self._owns_pool:
+            await self._pool.aclose()
 
     # --- request preparation ------------------------------------------------------------
 
@@ -312,7 +512,13 @@ class DaktelaClient:
         retries: int | RetryPolicy | NotGiven,
         params: Mapping[str, object],
     ) -> _Prepared:
+        if self._closed:
+            raise DaktelaUsageError("the client is closed; open a new one", action=action)
         spec = _lookup(action)
+        if spec is not None:
+            # Values the document constrains (integers, take <= 1000, datetimes, booleans)
+            # are checked and put in its form before anything is sent.
+            params = check_params(spec, params, secret=self._token)
         if isinstance(version, NotGiven):
             url_version = (
                 pick_version(

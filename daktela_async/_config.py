@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeAlias, TypeGuard
 
 import anyio
 import attrs
@@ -15,12 +17,18 @@ from ._errors import DaktelaUsageError
 __all__ = [
     "API_VERSIONS",
     "DEFAULT_API_VERSION",
+    "ENV_API_VERSION",
+    "ENV_LOGIN",
+    "ENV_PASSWORD",
+    "ENV_TOKEN",
+    "ENV_URL",
     "NOT_GIVEN",
     "NotGiven",
     "PoolLimits",
     "RetryPolicy",
     "Timeouts",
     "TokenPlacement",
+    "VerifyTypes",
 ]
 
 #: Every API version the document describes, oldest first.
@@ -44,6 +52,24 @@ DEFAULT_API_VERSION: Final = "4.1"
 
 #: Where the access token travels: the ``access_token`` query parameter or a cookie.
 TokenPlacement = Literal["query", "cookie"]
+
+#: How TLS certificates are checked: ``True`` (the system's and certifi's CAs, as httpx
+#: does), ``False`` (not at all), the path of a CA bundle (a PEM file or a directory of
+#: hashed certificates, for a PBX behind an internal CA) or a ready ``ssl.SSLContext``.
+VerifyTypes: TypeAlias = bool | str | os.PathLike[str] | ssl.SSLContext
+
+# --- environment (DaktelaClient.from_env) -----------------------------------------------------
+
+#: The PBX address, ``https://pbx.example.com``.
+ENV_URL: Final = "DAKTELA_URL"
+#: The access token; or, instead, login and password (the token is their SHA1).
+ENV_TOKEN: Final = "DAKTELA_TOKEN"  # noqa: S105 - a variable's name, not a token
+#: The login whose ``SHA1(login + password)`` is the token, with :data:`ENV_PASSWORD`.
+ENV_LOGIN: Final = "DAKTELA_LOGIN"
+#: The password that goes with :data:`ENV_LOGIN`.
+ENV_PASSWORD: Final = "DAKTELA_PASSWORD"  # noqa: S105 - a variable's name, not a password
+#: The newest API version the PBX speaks (optional; :data:`DEFAULT_API_VERSION` otherwise).
+ENV_API_VERSION: Final = "DAKTELA_API_VERSION"
 
 # --- timeouts ---------------------------------------------------------------------------------
 

@@ -15,6 +15,10 @@ DaktelaError
     └── DaktelaVersionError      the action (or a parameter) is newer than the client's api_version
 ```
 
+A :class:`DaktelaAPIError` keeps the server's (mostly Czech) text verbatim as ``.message``
+and adds its English explanation as ``.hint`` when the text is a known one; ``str(error)``
+shows both. Usage errors are worded in English and name the parameter at fault.
+
 httpx exceptions become these at one boundary (:func:`daktela_async._transport._pool`),
 always chained with ``raise ... from exc`` so the cause stays in the traceback.
 Messages and attributes never contain the access token: URLs are kept only in their
@@ -22,6 +26,8 @@ redacted form (``access_token=***``).
 """
 
 from __future__ import annotations
+
+from ._hints import hint_for
 
 __all__ = [
     "DaktelaAPIError",
@@ -118,14 +124,39 @@ class DaktelaAPIError(DaktelaError):
     """The server answered ``{"status": 0, "error": ...}``.
 
     ``.message`` is the server's text exactly (often Czech, e.g.
-    ``"Tato pauza nebyla nalezena"``); ``.action`` is the action that failed.
+    ``"Tato pauza nebyla nalezena"``); ``.action`` is the action that failed; ``.hint`` is
+    its English explanation when the message is a known one. ``str(error)`` shows both::
+
+        PauseOn: Tato pauza nebyla nalezena (English: This pause was not found.)
     """
 
     def __init__(self, message: str, *, action: str | None = None) -> None:
         super().__init__(message, action=action)
 
+    @property
+    def hint(self) -> str | None:
+        """An English explanation of :attr:`message`, or ``None`` for a message not known.
+
+        Known are every message the API document shows and every message the simulator
+        sends; a variable part (a parameter name, a number) is carried over
+        (``"Chybí povinný parametr pause"`` gives ``"The mandatory parameter 'pause' is
+        missing."``). An unknown message gets no hint rather than a guess.
+        """
+        return hint_for(self.message)
+
+    @staticmethod
+    def hint_for(message: str) -> str | None:
+        """The English explanation of any server message, as :attr:`hint` gives it.
+
+        For Czech texts that arrive inside a result instead of as an error (the ``cc``
+        ``error`` of ``CallScriptClose``).
+        """
+        return hint_for(message)
+
     def __str__(self) -> str:
-        return f"{self.action}: {self.message}" if self.action else self.message
+        text = f"{self.action}: {self.message}" if self.action else self.message
+        hint = self.hint
+        return f"{text} (English: {hint})" if hint is not None else text
 
 
 class DaktelaAuthError(DaktelaError):
@@ -185,7 +216,11 @@ class DaktelaUsageError(DaktelaError, ValueError):
     """Bad input, caught before any request was sent.
 
     Raised for a missing mandatory parameter, two members of a one-of group, an
-    unknown parameter, a value outside a documented enumeration, or bad settings.
+    unknown parameter, a value outside a documented enumeration or range, a value not
+    in the document's form (an integer that is not one, a datetime that is not
+    ``YYYY-MM-DD HH:MM:SS``, a boolean spelt otherwise than the parameter's ``yes``/``no``
+    or ``true``/``false``), or bad settings. The message is English and names the action
+    and the parameter.
 
     Attributes:
         parameter: The parameter at fault, when there is one.

@@ -12,13 +12,16 @@ from typing import Literal
 
 import attrs
 
-#: How a parameter is typed and encoded.
+#: How a parameter is typed and encoded; every value is checked before anything is
+#: sent (:func:`daktela_async._transport._request.check_params`).
 #:
-#: - ``str``: sent as given.
-#: - ``int`` / ``float``: a number (a ``str`` is also accepted and sent untouched).
+#: - ``str``: one value, sent as given.
+#: - ``int`` / ``float``: a number, or its decimal text (sent untouched); never a bool.
 #: - ``bool``: ``True``/``False`` are sent as ``"true"``/``"false"`` unless the
-#:   parameter's ``bool_format`` says otherwise (the document uses ``yes`` for some).
-#: - ``datetime`` / ``date``: ``YYYY-MM-DD HH:MM:SS`` / ``YYYY-MM-DD``.
+#:   parameter's ``bool_format`` says otherwise (the document uses ``yes`` for some);
+#:   text must be that spelling.
+#: - ``datetime`` / ``date``: ``YYYY-MM-DD HH:MM:SS`` / ``YYYY-MM-DD``, from a
+#:   :mod:`datetime` object or text in exactly that form.
 #: - ``list``: a PHP array, ``x[]=a&x[]=b``.
 #: - ``dict``: a PHP keyed array, ``x[k]=v`` (nested dicts nest).
 ParamType = Literal["str", "int", "float", "bool", "datetime", "date", "list", "dict"]

@@ -57,6 +57,7 @@ from ._models import (
     RTStatsQueue,
     RTStatsQueuesSummary,
     RTStatsSession,
+    RTStatsSessions,
     SentSMS,
     SMSConnectMessage,
     SMSConnectResult,
@@ -71,6 +72,7 @@ from ._models import (
     StatsUserQueueRow,
     StatsUserSessionRow,
     User,
+    Users,
     structure,
     unstructure,
 )
@@ -120,6 +122,7 @@ __all__ = [
     "RTStatsQueue",
     "RTStatsQueuesSummary",
     "RTStatsSession",
+    "RTStatsSessions",
     "Record",
     "RecordAttempts",
     "RecordChanges",
@@ -139,6 +142,7 @@ __all__ = [
     "StatsUserQueueRow",
     "StatsUserSessionRow",
     "User",
+    "Users",
     "structure",
     "unstructure",
 ]

@@ -8,11 +8,20 @@ as a "connection error" that is then retried.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import json
 import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from daktela_async import (
     DaktelaClient,
@@ -21,7 +30,10 @@ from daktela_async import (
     RetryPolicy,
     Timeouts,
 )
-from daktela_async._transport._query import MAX_NESTING, parse_php_query
+from daktela_async._actions import ACTIONS
+from daktela_async._spec import ActionSpec, ParamSpec
+from daktela_async._transport._query import MAX_NESTING, encode_params, parse_php_query
+from daktela_async._transport._request import check_all_params, check_params
 from daktela_async._transport._token import MAX_URL_LENGTH
 from tests.conftest import MakeClient
 from tests.support import TOKEN, FakePBX
@@ -317,3 +329,340 @@ def test_backoff_below_the_cap_is_unchanged() -> None:
 
 def test_parse_php_query_reads_the_percent_encoded_token() -> None:
     assert parse_php_query("access_token=a%26b%23c") == {"access_token": "a&b#c"}
+
+
+# --- parameter values against the document ------------------------------------------------
+#
+# check_params is what DaktelaClient.call (and through it every typed method) runs before
+# encoding; check_all_params adds the checks of names that the command line's `call` makes.
+
+WHEN = dt.datetime(2024, 1, 2, 3, 4, 5)
+DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+class Direction(enum.Enum):
+    IN = "in"
+    SIDEWAYS = "sideways"
+
+
+def _check(action: str, **params: object) -> Mapping[str, object]:
+    return check_params(ACTIONS[action], params)
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "parameter", "problem"),
+    [
+        ("GetAttempts", {"take": "ten"}, "take", "must be an integer, not 'ten'"),
+        ("GetAttempts", {"take": True}, "take", "must be an integer, not True"),
+        ("GetAttempts", {"take": 2.0}, "take", "must be an integer"),
+        ("GetAttempts", {"take": "1e3"}, "take", "must be an integer"),
+        ("GetAttempts", {"take": " 10"}, "take", "must be an integer"),
+        ("GetAttempts", {"take": "\u0661\u0660"}, "take", "must be an integer"),  # Arabic 10
+        ("GetAttempts", {"take": ["10"]}, "take", "must be an integer, not a list"),
+        ("GetAttempts", {"take": -1}, "take", "must be between 0 and 1000, not -1"),
+        ("GetAttempts", {"take": 1001}, "take", "must be between 0 and 1000, not 1001"),
+        ("StatsCalls", {"take": "5000"}, "take", "must be between 0 and 1000, not 5000"),
+        ("GetAttempts", {"take": "9" * 5000}, "take", "must be between 0 and 1000"),
+        ("StatsUsersPauses", {"skip": -5}, "skip", "must be at least 0, not -5"),
+        ("StatsUsersPauses", {"take": -1}, "take", "must be at least 0, not -1"),
+        ("LoginQueue", {"priority": 3}, "priority", "must be between 0 and 2, not 3"),
+        ("CreateCall", {"waitingtime": "30s"}, "waitingtime", "must be an integer"),
+        ("CDR", {"min_price_call": "cheap"}, "min_price_call", "must be a number"),
+        ("CDR", {"min_price_call": math.nan}, "min_price_call", "must be a number"),
+        ("CDR", {"min_price_call": False}, "min_price_call", "must be a number"),
+        (
+            "GetAttempts",
+            {"datetime_from": "2024-01-02"},
+            "datetime_from",
+            "must be a datetime or text in the form YYYY-MM-DD HH:MM:SS, not '2024-01-02'",
+        ),
+        ("GetAttempts", {"datetime_from": "2024-1-2 3:04:05"}, "datetime_from", "the form"),
+        ("GetAttempts", {"datetime_from": "2024-01-02T03:04:05"}, "datetime_from", "the form"),
+        ("GetAttempts", {"datetime_to": "2024-01-02 03:04:05 "}, "datetime_to", "the form"),
+        ("GetAttempts", {"datetime_to": 1704164645}, "datetime_to", "not 1704164645"),
+        (
+            "GetAttempts",
+            {"datetime_from": "2024-02-30 00:00:00"},
+            "datetime_from",
+            "is not a real date and time",
+        ),
+        ("GetAttempts", {"datetime_from": "2024-01-02 24:00:00"}, "datetime_from", "real"),
+        ("CallScriptClose", {"nextcall": "0000-00-00 00:00:00"}, "nextcall", "real"),
+        (
+            "CreateCall",
+            {"autoanswer": "true"},
+            "autoanswer",
+            "must be True or False (sent as 'yes'/'no'), or the text 'yes'/'no', not 'true'",
+        ),
+        ("CreateCall", {"autoanswer": 1}, "autoanswer", "not 1"),
+        ("PauseOn", {"force": "YES"}, "force", "'yes'/'no'"),
+        ("CreateQueue", {"outbounder": "yes"}, "outbounder", "'true'/'false', not 'yes'"),
+        ("CreateQueue", {"outbounder": "1"}, "outbounder", "'true'/'false'"),
+        ("LastCallNumber", {"answered": "1"}, "answered", "'yes'/'no'/'true'/'false'"),
+        ("CreateQueue", {"direction": "sideways"}, "direction", "must be one of 'in', 'out'"),
+        ("CreateQueue", {"direction": Direction.SIDEWAYS}, "direction", "must be one of"),
+        ("CreateQueue", {"title": ["a", "b"]}, "title", "takes one value, not a list"),
+        ("CreateQueue", {"title": {"k": "v"}}, "title", "takes one value, not a dict"),
+        ("RTStatsQueuesSummary", {"users": [["1"]]}, "users", "items must be strings or numbers"),
+        ("RTStatsQueuesSummary", {"users": [True]}, "users", "not True"),
+        ("RTStatsQueuesSummary", {"users": {1, 2}}, "users", "not a set"),
+        ("ExportData", {"actions": ["0", "9"]}, "actions", "must be one of"),
+        ("CreateRemoteCall", {"variables": "myid=1"}, "variables", "must be a mapping"),
+    ],
+)
+def test_values_outside_the_document_are_refused(
+    action: str, params: dict[str, object], parameter: str, problem: str
+) -> None:
+    with pytest.raises(DaktelaUsageError) as info:
+        check_params(ACTIONS[action], params)
+    assert info.value.action == action
+    assert info.value.parameter == parameter
+    assert str(info.value).startswith(f"{action}: parameter {parameter!r} ")
+    assert problem in str(info.value)
+
+
+def _token_run_in(text: str) -> bool:
+    """Whether *text* shows eight consecutive characters of TOKEN (a partial echo)."""
+    return any(TOKEN[i : i + 8] in text.lower() for i in range(len(TOKEN) - 7))
+
+
+def test_a_long_value_is_described_never_cut() -> None:
+    """A cut value would show part of a token that redaction, looking for all of it, misses."""
+    with pytest.raises(DaktelaUsageError) as info:
+        _check("GetAttempts", take="x" * 100)
+    assert str(info.value).endswith("must be an integer, not a str of 100 characters")
+    with pytest.raises(DaktelaUsageError) as info:
+        _check("GetAttempts", take=TOKEN)
+    assert repr(TOKEN) in str(info.value)  # whole, so that the command line's redaction works
+
+
+def test_the_token_passed_as_a_value_is_blanked() -> None:
+    for value in (TOKEN, TOKEN.upper(), f"x{TOKEN[3:30]}"):
+        with pytest.raises(DaktelaUsageError) as info:
+            check_params(ACTIONS["GetAttempts"], {"take": value}, secret=TOKEN)
+        assert not _token_run_in(str(info.value)), str(info.value)
+        assert info.value.parameter == "take"
+        assert info.value.action == "GetAttempts"
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "sent"),
+    [
+        ("GetAttempts", {"take": 1000, "skip": 0}, {"take": 1000, "skip": 0}),
+        ("GetAttempts", {"take": "1000", "skip": "20"}, {"take": "1000", "skip": "20"}),
+        # Only GetAttempts and StatsCalls document the cap of 1000.
+        ("StatsUsersPauses", {"take": 5000}, {"take": 5000}),
+        ("LoginQueue", {"priority": "2"}, {"priority": "2"}),
+        ("CDR", {"min_price_call": "1.20"}, {"min_price_call": "1.20"}),
+        ("CDR", {"min_price_call": 3}, {"min_price_call": 3}),
+        ("CreateCall", {"autoanswer": True}, {"autoanswer": "yes"}),
+        ("CreateCall", {"autoanswer": False}, {"autoanswer": "no"}),
+        ("CreateCall", {"autoanswer": "no"}, {"autoanswer": "no"}),
+        ("CreateQueue", {"outbounder": True}, {"outbounder": "true"}),
+        ("CreateQueue", {"outbounder": "false"}, {"outbounder": "false"}),
+        ("LastCallNumber", {"answered": True}, {"answered": "yes"}),
+        ("LastCallNumber", {"answered": "true"}, {"answered": "true"}),
+        ("LastCallNumber", {"answered": "no"}, {"answered": "no"}),
+        ("GetAttempts", {"datetime_from": WHEN}, {"datetime_from": "2024-01-02 03:04:05"}),
+        (
+            "GetAttempts",
+            {"datetime_to": dt.date(2024, 1, 31)},
+            {"datetime_to": "2024-01-31 00:00:00"},
+        ),
+        (
+            "GetAttempts",
+            {"datetime_from": "2024-02-29 23:59:59"},
+            {"datetime_from": "2024-02-29 23:59:59"},
+        ),
+        (
+            "GetAttempts",
+            {"datetime_from": dt.datetime(2024, 1, 2, 3, 4, 5, 999999, tzinfo=dt.UTC)},
+            {"datetime_from": "2024-01-02 03:04:05"},
+        ),
+        ("CreateQueue", {"direction": "in"}, {"direction": "in"}),
+        ("CreateQueue", {"direction": Direction.IN}, {"direction": Direction.IN}),
+        ("RTStatsQueuesSummary", {"users": "3"}, {"users": "3"}),
+        ("RTStatsQueuesSummary", {"users": (3, "4")}, {"users": (3, "4")}),
+        ("CreateRemoteCall", {"variables": {"myid": 1}}, {"variables": {"myid": 1}}),
+        # Not in the catalogue: sent as given.
+        ("GetQueues", {"pad": object()}, None),
+        ("GetAttempts", {"take": None}, {"take": None}),
+    ],
+)
+def test_values_in_the_document_form_pass(
+    action: str, params: dict[str, object], sent: dict[str, object] | None
+) -> None:
+    result = check_params(ACTIONS[action], params)
+    assert result == (params if sent is None else sent)
+
+
+def test_nothing_is_copied_when_nothing_changes() -> None:
+    params: dict[str, object] = {"take": 10, "skip": "0", "users": ["1"]}
+    assert check_params(ACTIONS["GetAttempts"], params) is params
+    rewritten = check_params(ACTIONS["CreateCall"], {"number": "1", "autoanswer": True})
+    assert rewritten == {"number": "1", "autoanswer": "yes"}
+
+
+def test_an_action_the_catalogue_does_not_know_is_not_checked() -> None:
+    params: dict[str, object] = {"take": "ten"}
+    assert check_params(None, params) is params
+
+
+def test_a_date_parameter_takes_a_date_not_a_datetime() -> None:
+    spec = ActionSpec(
+        name="Dated", version="3.0", sections=("X",), params=(ParamSpec("day", type="date"),)
+    )
+    assert check_params(spec, {"day": dt.date(999, 3, 4)}) == {"day": "0999-03-04"}
+    assert check_params(spec, {"day": "2024-03-04"}) == {"day": "2024-03-04"}
+    for bad, problem in [
+        (WHEN, "not a datetime"),
+        ("2024-03-04 00:00:00", "the form YYYY-MM-DD"),
+        ("2023-02-29", "not a real date"),
+        (20240304, "the form YYYY-MM-DD"),
+    ]:
+        with pytest.raises(DaktelaUsageError, match=problem) as info:
+            check_params(spec, {"day": bad})
+        assert info.value.parameter == "day"
+
+
+def test_a_changed_spec_gets_its_own_checks() -> None:
+    """The per-action cache of checks is rebuilt for a spec that is not the cached one."""
+    loose = ActionSpec(name="Twin", version="3.0", sections=("X",), params=(ParamSpec("n"),))
+    strict = ActionSpec(
+        name="Twin", version="3.0", sections=("X",), params=(ParamSpec("n", type="int"),)
+    )
+    assert check_params(loose, {"n": "many"}) == {"n": "many"}
+    with pytest.raises(DaktelaUsageError):
+        check_params(strict, {"n": "many"})
+    assert check_params(loose, {"n": "many"}) == {"n": "many"}
+
+
+@given(st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)))
+def test_every_datetime_is_sent_in_the_document_form(when: dt.datetime) -> None:
+    sent = _check("GetAttempts", datetime_from=when)["datetime_from"]
+    assert isinstance(sent, str)
+    assert DATETIME_TEXT.fullmatch(sent)
+    assert dt.datetime.strptime(sent, "%Y-%m-%d %H:%M:%S") == when.replace(microsecond=0)
+    # The encoder writes a datetime the same way when it meets one unchecked.
+    assert encode_params({"t": when}) == [("t", sent)]
+    # And the text form passes the check unchanged.
+    assert _check("GetAttempts", datetime_from=sent)["datetime_from"] == sent
+
+
+@given(st.integers(min_value=0, max_value=1000), st.booleans())
+def test_every_count_up_to_the_cap_is_accepted(count: int, as_text: bool) -> None:
+    value: object = str(count) if as_text else count
+    assert _check("GetAttempts", take=value, skip=value) == {"take": value, "skip": value}
+
+
+@given(st.one_of(st.integers(max_value=-1), st.integers(min_value=1001)), st.booleans())
+def test_every_count_outside_the_cap_is_refused(count: int, as_text: bool) -> None:
+    with pytest.raises(DaktelaUsageError) as info:
+        _check("GetAttempts", take=str(count) if as_text else count)
+    assert info.value.parameter == "take"
+
+
+@given(st.text().filter(lambda text: not re.fullmatch(r"-?[0-9]+", text)))
+def test_text_that_is_not_an_integer_is_refused(text: str) -> None:
+    with pytest.raises(DaktelaUsageError, match="must be an integer"):
+        _check("StatsUsersPauses", skip=text)
+
+
+@given(st.text().filter(lambda text: not DATETIME_TEXT.fullmatch(text)))
+def test_text_that_is_not_a_datetime_is_refused(text: str) -> None:
+    with pytest.raises(DaktelaUsageError, match="YYYY-MM-DD HH:MM:SS"):
+        _check("StatsCalls", datetime_to=text)
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "parameter", "problem"),
+    [
+        ("RTUserState", {"usr": "hajek"}, "usr", "unknown parameter 'usr'; did you mean 'user'?"),
+        ("PauseOn", {"user": "hajek"}, "pause", "missing mandatory parameter 'pause'"),
+        ("PauseOn", {"pause": "7"}, "user", "needs one of 'user', 'extension'"),
+        (
+            "PauseOn",
+            {"pause": "7", "user": "hajek", "extension": "100"},
+            "extension",
+            "takes only one of 'user', 'extension', got 'user' and 'extension'",
+        ),
+        ("GetAttempts", {"datetime_from": WHEN, "datetime_to": WHEN, "take": "ten"}, "take", ""),
+    ],
+)
+def test_the_command_line_checks_names_too(
+    action: str, params: dict[str, object], parameter: str, problem: str
+) -> None:
+    with pytest.raises(DaktelaUsageError) as info:
+        check_all_params(ACTIONS[action], params)
+    assert info.value.parameter == parameter
+    assert problem in str(info.value)
+
+
+def test_every_example_of_the_document_passes_the_checks() -> None:
+    """The document's own requests are valid: the checks are not stricter than it is."""
+    examples = json.loads((Path(__file__).parent / "data" / "doc_examples.json").read_text())
+    checked = 0
+    for example in examples:
+        # The document renders "&para" as an HTML entity (CreateEvent's &params[...]).
+        url = example["input"].replace("\u00b6", "&para")
+        params = parse_php_query(urlsplit(url).query)
+        params.pop("access_token", None)
+        spec = ACTIONS[example["action"]]
+        check_params(spec, params)
+        if example["action"] != "SetSMSSettings":  # its callback URL is not encoded
+            check_all_params(spec, params)
+        checked += 1
+    assert checked == 133
+
+
+# The client runs check_params on every call (typed methods go through DaktelaClient.call).
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"take": "ten"}, "take"),
+        ({"take": 5000}, "take"),
+        ({"skip": -1}, "skip"),
+        ({"datetime_from": "2024-01-02"}, "datetime_from"),
+    ],
+)
+async def test_call_refuses_values_outside_the_document_unsent(
+    pbx: FakePBX, make_client: MakeClient, params: dict[str, object], parameter: str
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError) as info:
+            await client.call("GetAttempts", query=params)
+    assert info.value.parameter == parameter
+    assert pbx.requests == []
+
+
+async def test_call_sends_booleans_and_datetimes_in_the_document_form(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        await client.call("CreateCall", user="hajek", number="1", autoanswer=True)
+        assert pbx.last_query()["autoanswer"] == "yes"
+        await client.call("GetAttempts", datetime_from=dt.date(2024, 1, 2), take="10")
+        assert pbx.last_query()["datetime_from"] == "2024-01-02 00:00:00"
+
+
+async def test_call_never_shows_the_token_passed_as_a_value(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError) as info:
+            await client.call("GetAttempts", take=TOKEN)
+    assert info.value.parameter == "take"
+    assert not _token_run_in(str(info.value))
+    assert pbx.requests == []
+
+
+async def test_typed_methods_refuse_values_outside_the_document_unsent(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError) as info:
+            await client.calls.get_attempts(datetime_from=WHEN, datetime_to=WHEN, take=5000)
+    assert info.value.parameter == "take"
+    assert pbx.requests == []

@@ -353,3 +353,202 @@ async def test_closed_client_refuses_calls(pbx: FakePBX, make_client: MakeClient
     with pytest.raises(DaktelaUsageError, match="closed"):
         await client.call("GetQueues")
     assert pbx.requests == []
+
+
+# --- with_options: views with other defaults over the same pool -----------------------------
+
+
+async def test_view_has_its_own_defaults(pbx: FakePBX, make_client: MakeClient) -> None:
+    pbx.ok({})
+    async with make_client(timeout=Timeouts(read=10.0)) as client:
+        view = client.with_options(timeout=3.0, api_version="3.9", headers={"X-Team": "ops"})
+        assert isinstance(view, DaktelaClient)
+        assert view.pool is client.pool
+        assert view.timeouts == Timeouts.of(3.0)
+        assert view.api_version == "3.9"
+        await view.queues.get_queues()
+        await view.call("GetQueues", timeout=1.0)  # a per-call option still wins
+        await client.queues.get_queues()
+    by_view, per_call, by_parent = pbx.requests
+    assert by_view.extensions["timeout"]["read"] == 3.0
+    assert by_view.headers["x-team"] == "ops"
+    assert by_view.headers["user-agent"] == "daktela-async"
+    assert per_call.extensions["timeout"]["read"] == 1.0
+    assert by_parent.extensions["timeout"]["read"] == 10.0
+    assert "x-team" not in by_parent.headers
+    assert client.timeouts == Timeouts(read=10.0)
+    assert client.api_version == "4.1"
+
+
+async def test_view_namespaces_use_the_view(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        view = client.with_options(api_version="3.9")
+        assert view.operators is not client.operators
+        with pytest.raises(DaktelaVersionError):
+            await view.operators.get_user()  # needs 4.0
+        await client.operators.get_user()
+    assert len(pbx.requests) == 1
+
+
+async def test_view_retries_build_on_the_parent_policy(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    pbx.answer(httpx.Response(503))
+    async with make_client() as client:
+        view = client.with_options(retries=1)
+        with pytest.raises(DaktelaHTTPStatusError):
+            await view.queues.get_queues()
+        assert len(pbx.requests) == 2
+        # The parent's sleep (instant in these tests) is kept: only the count changed.
+        assert view._retry.sleep is client._retry.sleep
+        none = client.with_options(retries=0, timeout=None)
+        with pytest.raises(DaktelaHTTPStatusError):
+            await none.queues.get_queues()
+        assert len(pbx.requests) == 3
+    assert pbx.last.extensions["timeout"]["read"] is None
+
+
+async def test_view_token_placement_and_headers_replace(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client(headers={"X-Team": "sales", "User-Agent": "mine"}) as client:
+        view = client.with_options(token_in="cookie", headers={"x-team": "ops"})
+        await view.call("GetQueues")
+    assert "access_token" not in str(pbx.last.url)
+    assert pbx.last.headers["cookie"] == f"access_token={TOKEN}"
+    assert pbx.last.headers.get_list("x-team") == ["ops"]
+    assert pbx.last.headers.get_list("user-agent") == ["mine"]
+
+
+async def test_closing_a_view_leaves_the_parent_open(pbx: FakePBX, make_client: MakeClient) -> None:
+    async with make_client() as client:
+        async with client.with_options(timeout=5) as view:
+            await view.call("GetQueues")
+        with pytest.raises(DaktelaUsageError, match="closed"):
+            await view.call("GetQueues")
+        await client.call("GetQueues")  # the shared pool is still open
+        assert client.pool._closed is False
+        other = client.with_options(retries=0)
+    with pytest.raises(DaktelaUsageError, match="closed"):
+        await other.call("GetQueues")  # closing the parent closed the pool under it
+    assert len(pbx.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "parameter"),
+    [
+        ({"timeout": 0}, "timeout"),
+        ({"retries": -1}, "retries"),
+        ({"api_version": "5.0"}, "api_version"),
+        ({"token_in": "header"}, "token_in"),
+        ({"headers": {"Bad Name": "x"}}, "headers"),
+    ],
+)
+def test_bad_view_options_are_usage_errors(options: dict[str, object], parameter: str) -> None:
+    client = DaktelaClient("https://pbx.example.com", TOKEN)
+    with pytest.raises(DaktelaUsageError) as info:
+        client.with_options(**options)  # type: ignore[arg-type]
+    assert info.value.parameter == parameter
+
+
+# --- from_env ---------------------------------------------------------------------------------
+
+PASSWORD = "s3cret-Pa55"
+
+
+def test_from_env_with_a_token() -> None:
+    client = DaktelaClient.from_env(
+        environ={"DAKTELA_URL": "https://pbx.example.com/api", "DAKTELA_TOKEN": f" {TOKEN}\n"},
+        timeout=7,
+    )
+    assert client.base_url == "https://pbx.example.com"
+    assert client._token.value == TOKEN
+    assert client.api_version == "4.1"
+    assert client.timeouts == Timeouts.of(7)
+
+
+def test_from_env_with_login_and_password() -> None:
+    client = DaktelaClient.from_env(
+        environ={
+            "DAKTELA_URL": "https://pbx.example.com",
+            "DAKTELA_LOGIN": "login",
+            "DAKTELA_PASSWORD": "password",
+            "DAKTELA_API_VERSION": "3.8",
+        }
+    )
+    expected = hashlib.sha1(b"loginpassword").hexdigest()  # noqa: S324 - the API's own scheme
+    assert client._token.value == expected
+    assert client.api_version == "3.8"
+    assert expected not in repr(client)
+
+
+def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAKTELA_URL", "https://pbx.example.com")
+    monkeypatch.setenv("DAKTELA_TOKEN", TOKEN)
+    monkeypatch.setenv("DAKTELA_API_VERSION", "4.0")
+    for name in ("DAKTELA_LOGIN", "DAKTELA_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    assert DaktelaClient.from_env().api_version == "4.0"
+    # An explicit argument wins over the variable.
+    assert DaktelaClient.from_env(api_version="3.5").api_version == "3.5"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({}, "DAKTELA_URL"),
+        ({"DAKTELA_URL": "", "DAKTELA_TOKEN": TOKEN}, "DAKTELA_URL"),
+        ({"DAKTELA_URL": "pbx.example.com", "DAKTELA_TOKEN": TOKEN}, "DAKTELA_URL"),
+        ({"DAKTELA_URL": "http://pbx.example.com", "DAKTELA_TOKEN": TOKEN}, "DAKTELA_URL"),
+        ({"DAKTELA_URL": "https://pbx.example.com"}, "DAKTELA_TOKEN"),
+        ({"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_TOKEN": ""}, "DAKTELA_TOKEN"),
+        ({"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_TOKEN": " \t "}, "DAKTELA_TOKEN"),
+        (
+            {"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_TOKEN": f"{PASSWORD}\x07"},
+            "DAKTELA_TOKEN",
+        ),
+        ({"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_LOGIN": "hajek"}, "DAKTELA_PASSWORD"),
+        (
+            {"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_PASSWORD": PASSWORD},
+            "DAKTELA_LOGIN",
+        ),
+        (
+            {
+                "DAKTELA_URL": "https://pbx.example.com",
+                "DAKTELA_TOKEN": PASSWORD,
+                "DAKTELA_LOGIN": "hajek",
+                "DAKTELA_PASSWORD": PASSWORD,
+            },
+            "DAKTELA_TOKEN",
+        ),
+        (
+            {
+                "DAKTELA_URL": "https://pbx.example.com",
+                "DAKTELA_TOKEN": PASSWORD,
+                "DAKTELA_API_VERSION": "4.2",
+            },
+            "DAKTELA_API_VERSION",
+        ),
+    ],
+)
+def test_from_env_names_the_bad_variable_and_never_shows_secrets(
+    environ: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient.from_env(environ=environ)
+    assert info.value.parameter == variable
+    assert variable in str(info.value)
+    shown = "".join(traceback.format_exception(info.value))
+    assert PASSWORD not in shown
+    assert PASSWORD not in repr(vars(info.value))
+
+
+def test_from_env_refuses_settings_it_reads_itself() -> None:
+    environ = {"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_TOKEN": TOKEN}
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient.from_env(environ=environ, base_url="https://other.example.com")
+    assert info.value.parameter == "base_url"
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient.from_env(environ=environ, api_version="5.0")
+    # An explicit bad argument is named as the argument, not as the variable.
+    assert info.value.parameter == "api_version"

@@ -38,7 +38,7 @@ def test_status_zero_raises_the_servers_exact_message(body: bytes, message: str)
         decode_envelope(body, action="PauseOn")
     assert info.value.message == message
     assert info.value.action == "PauseOn"
-    assert str(info.value) == f"PauseOn: {message}"
+    assert str(info.value) == f"PauseOn: {message} (English: {info.value.hint})"
 
 
 def test_documented_stray_brace_is_accepted() -> None:

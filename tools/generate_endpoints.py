@@ -1,9 +1,15 @@
 """Generate the typed endpoint methods and section namespaces from the action catalogue.
 
 Run ``python tools/generate_endpoints.py`` after changing ``daktela_async/_actions.py`` or
-``RESULT_MODELS``; ``tests/endpoints/test_generated.py`` fails when the files are stale.
+``RESULT_MODELS``; ``tests/endpoints/test_namespaces.py`` fails when the files are stale.
 Writes ``daktela_async/endpoints/_methods.py``, one module per section, the package
 ``__init__`` and ``docs/actions.md``.
+
+Every method takes the per-call ``timeout=`` and ``retries=`` of
+:meth:`~daktela_async.DaktelaClient.call`. An action whose id is optional and whose answer
+is one record with an id and every record keyed by id without gets ``@overload`` s saying
+so. A section with its own form of a shared action (``SECTION_FORMS``) gets its own
+method, sending that form.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from daktela_async._actions import ACTIONS  # noqa: E402
+from daktela_async._actions import ACTIONS, SECTION_FORMS  # noqa: E402
 from daktela_async._models import RESULT_MODELS  # noqa: E402
+from daktela_async._models._results import SECTION_RESULT_MODELS  # noqa: E402
 from daktela_async._spec import ActionSpec, ParamSpec  # noqa: E402
 
 HEADER = (
@@ -61,6 +68,24 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
 
 PAGED = ("skip", "take")
 BINARY_METHODS = ("get_recording", "stream_recording", "save_recording")
+
+#: Parameters besides ``id`` that make an action whose id is optional answer one record
+#: instead of all of them keyed by id: the document's "Return informations for user which
+#: has extension number" (``GetUsers``), as the simulator answers it.
+ONE_RECORD_PARAMS: dict[str, tuple[str, ...]] = {"GetUsers": ("extension",)}
+
+#: The per-call options every typed method takes, keyword-only, after the action's own.
+CALL_OPTIONS = (
+    ("timeout", "float | Timeouts | NotGiven | None", "NOT_GIVEN"),
+    ("retries", "int | RetryPolicy | NotGiven", "NOT_GIVEN"),
+)
+CALL_OPTION_DOCS = (
+    "timeout: Timeouts of this call{each}: a :class:`~daktela_async.Timeouts`, one number "
+    "for all of them or ``None`` for none; the client's by default (as in "
+    ":meth:`~daktela_async.DaktelaClient.call`).",
+    "retries: Retry policy of this call{each}: a :class:`~daktela_async.RetryPolicy` or the "
+    "number of retries; the client's by default.",
+)
 
 
 def snake(name: str) -> str:
@@ -109,6 +134,22 @@ def render_type(tp: Any, names: set[str]) -> str:
         return "Any"
     names.add(tp.__name__)
     return str(tp.__name__)  # a model class
+
+
+def one_or_all(tp: Any) -> Any | None:
+    """The model ``M`` when *tp* is ``M | Mapping[str, M]`` (one record, or all by id)."""
+    if typing.get_origin(tp) not in (types.UnionType, typing.Union):
+        return None
+    args = typing.get_args(tp)
+    if len(args) != 2:
+        return None
+    one, every = args
+    if typing.get_origin(every) in (Mapping, typing.Mapping) and typing.get_args(every) == (
+        str,
+        one,
+    ):
+        return one
+    return None
 
 
 def paged_row(tp: Any) -> Any | None:
@@ -167,10 +208,79 @@ def param_doc(spec: ActionSpec, p: ParamSpec) -> str:
     return " ".join(b for b in bits if b).strip()
 
 
-def method_source(spec: ActionSpec, names: set[str], *, paged: bool) -> str:
-    """The source of one action's method (or of its ``iter_*`` variant when *paged*)."""
-    method = snake(spec.name)
-    result_tp = RESULT_MODELS.get(spec.name, Any)
+#: One parameter of a generated signature: (name, annotation, default or None).
+Param = tuple[str, str, str | None]
+
+
+def render_sig(positional: list[Param], keyword_only: list[Param], *, stub: bool) -> str:
+    """A signature: ``self``, *positional*, then ``*`` and *keyword_only*.
+
+    ``self`` is positional-only in overload stubs, as the ``action`` decorator leaves it.
+    """
+    parts = ["self: Namespace", "/"] if stub else ["self: Namespace"]
+
+    def one(p: Param) -> str:
+        name, ann, default = p
+        return f"{name}: {ann}" + (f" = {default}" if default is not None else "")
+
+    parts += [one(p) for p in positional]
+    if keyword_only:
+        parts += ["*", *(one(p) for p in keyword_only)]
+    return ", ".join(parts)
+
+
+def overload_stubs(
+    spec: ActionSpec, head: str, positional: list[Param], keyword_only: list[Param], model: str
+) -> list[str]:
+    """The ``@overload`` stubs of an action whose id is optional.
+
+    With an id (or a parameter of :data:`ONE_RECORD_PARAMS`) it answers one *model*;
+    without, a mapping of them by id.
+    """
+    selectors = ONE_RECORD_PARAMS.get(spec.name, ())
+    variants: list[tuple[dict[str, Param], str]] = []
+
+    def swap(params: dict[str, Param]) -> tuple[list[Param], list[Param]]:
+        return (
+            [params.get(p[0], p) for p in positional],
+            [params.get(p[0], p) for p in keyword_only],
+        )
+
+    nothing: dict[str, Param] = {"id": ("id", "None", "None")}
+    for name in selectors:
+        nothing[name] = (name, "None", "None")
+    variants.append(({"id": ("id", "str | int", None)}, model))
+    for i, name in enumerate(selectors):
+        chosen = {k: nothing[k] for k in ("id", *selectors[:i])}
+        ann = next(p[1] for p in keyword_only if p[0] == name).removesuffix(" | None")
+        chosen[name] = (name, ann, None)
+        variants.append((chosen, model))
+    variants.append((nothing, f"Mapping[str, {model}]"))
+    stubs = []
+    for changed, ret in variants:
+        pos, kw = swap(changed)
+        stubs.append(f"@overload\n{head}{render_sig(pos, kw, stub=True)}) -> {ret}: ...\n")
+    return stubs
+
+
+def method_source(
+    spec: ActionSpec,
+    names: set[str],
+    *,
+    paged: bool,
+    section: str | None = None,
+    function: str | None = None,
+) -> str:
+    """The source of one action's method (or of its ``iter_*`` variant when *paged*).
+
+    *section* generates that section's own form of the action (:data:`SECTION_FORMS`),
+    as the module function *function*.
+    """
+    method = function or snake(spec.name)
+    if section is not None:
+        result_tp = SECTION_RESULT_MODELS[(section, spec.name)]
+    else:
+        result_tp = RESULT_MODELS.get(spec.name, Any)
     if paged:
         row = paged_row(result_tp)
         if row is None:
@@ -181,24 +291,24 @@ def method_source(spec: ActionSpec, names: set[str], *, paged: bool) -> str:
         ret = render_type(result_tp, names)
     params = [p for p in spec.params if not (paged and p.name in PAGED)]
     optional_names = {n for g in spec.one_of for n in g}
-    sig = ["self: Namespace"]
+    positional: list[Param] = []
     if spec.id == "path":
-        sig.append("id: str | int | None = None" if not spec.id_required else "id: str | int")
-    sig.append("*")
-    star = len(sig) - 1
+        positional.append(
+            ("id", "str | int", None) if spec.id_required else ("id", "str | int | None", "None")
+        )
+    keyword_only: list[Param] = []
     for p in params:
         ann = ANNOTATIONS[p.type]
         if p.name in spec.required and p.name not in optional_names:
-            sig.append(f"{py_name(p.name)}: {ann}")
+            keyword_only.append((py_name(p.name), ann, None))
     for p in params:
         ann = ANNOTATIONS[p.type]
         if not (p.name in spec.required and p.name not in optional_names):
-            sig.append(f"{py_name(p.name)}: {ann} | None = None")
+            keyword_only.append((py_name(p.name), f"{ann} | None", "None"))
     if paged:
-        sig.append("page_size: int = 100")
-        sig.append("limit: int | None = None")
-    if star == len(sig) - 1:
-        del sig[star]  # no keyword-only parameters follow
+        keyword_only.append(("page_size", "int", "100"))
+        keyword_only.append(("limit", "int | None", "None"))
+    keyword_only += list(CALL_OPTIONS)
     rw = (
         "a read: retried on transient failures"
         if spec.idempotent
@@ -212,17 +322,32 @@ def method_source(spec: ActionSpec, names: set[str], *, paged: bool) -> str:
         if description:
             doc += [*wrap_doc(description, "    "), ""]
     extra = f"``{spec.name}``, API {spec.version}+ ({', '.join(spec.sections)}); {rw}."
+    if section is not None:
+        others = [s for s in ACTIONS[spec.name].sections if s != section]
+        extra += (
+            f" The {section} form: {' and '.join(others)} "
+            f"{'has' if len(others) == 1 else 'have'} another action of the same name."
+        )
     if paged:
         extra += " Pages of ``page_size`` rows (at most 1000, the server's limit) are fetched"
         extra += " until the server's ``total`` or ``limit`` rows."
     doc += wrap_doc(extra, "    ")
+    model = one_or_all(result_tp) if spec.id == "path" and not spec.id_required else None
     arg_lines: list[str] = []
     if spec.id == "path":
-        arg_lines += wrap_doc(
-            "id: The record id, sent in the URL path."
-            + (" Mandatory." if spec.id_required else ""),
-            "        ",
-        )
+        id_doc = "id: The record id, sent in the URL path."
+        if spec.id_required:
+            id_doc += " Mandatory."
+        elif model is not None:
+            name = model.__name__
+            id_doc += f" With it the result is that one ``{name}``; without it, every ``{name}``"
+            id_doc += " keyed by id"
+            selectors = ONE_RECORD_PARAMS.get(spec.name, ())
+            if selectors:
+                id_doc += f" ({' and '.join(f'``{n}``' for n in selectors)} also selects one)"
+            id_doc += "."
+        arg_lines += wrap_doc(id_doc, "        ")
+        arg_lines = [arg_lines[0]] + ["    " + ln for ln in arg_lines[1:]]
     for p in params:
         text = param_doc(spec, p) or "See the API document."
         lines = wrap_doc(f"{py_name(p.name)}: {text}", "        ")
@@ -232,8 +357,13 @@ def method_source(spec: ActionSpec, names: set[str], *, paged: bool) -> str:
             "        page_size: Rows per request (1 to 1000).",
             "        limit: Stop after this many rows (all when None).",
         ]
-    if arg_lines:
-        doc += ["", "    Args:", *arg_lines]
+    for text in CALL_OPTION_DOCS:
+        text = text.format(each=" (of each page)" if paged else "")
+        if text.startswith("retries:") and not spec.idempotent:
+            text += " A write is resent only when the request certainly never left the client."
+        lines = wrap_doc(text, "        ")
+        arg_lines += [lines[0]] + ["    " + ln for ln in lines[1:]]
+    doc += ["", "    Args:", *arg_lines]
     doc += ["", "    Returns:" if not paged else "    Yields:"]
     doc += wrap_doc(
         ("The decoded result." if ret != "None" else "Nothing: the server answers with no result.")
@@ -250,53 +380,82 @@ def method_source(spec: ActionSpec, names: set[str], *, paged: bool) -> str:
         '    """',
     ]
     mapping = ", ".join(f'"{p.name}": {py_name(p.name)}' for p in params)
+    options = "timeout=timeout, retries=retries"
+    where = f', section="{section}"' if section is not None else ""
+    stubs: list[str] = []
     if paged:
         body = (
             f'    return self._pages("{spec.name}", {{{mapping}}}, '
-            f"{render_type(paged_row(result_tp), set())}, page_size=page_size, limit=limit)"
+            f"{render_type(paged_row(result_tp), set())}, page_size=page_size, limit=limit, "
+            f"{options})"
         )
         deco = f'@paged("{spec.name}")'
         head = f"def {method}("
     else:
         pid = ", path_id=id" if spec.id == "path" else ""
         rt = render_type(result_tp, set())
-        rt_expr = rt if rt != "None" else "None"
-        if "|" in rt or "[" in rt:
-            rt_expr = rt  # typing expressions are valid runtime objects in 3.11
-        call = f'self._invoke("{spec.name}", {{{mapping}}}, {rt_expr}{pid})'
+        call = f'self._invoke("{spec.name}", {{{mapping}}}, {rt}{pid}{where}, {options})'
         body = f"    await {call}" if ret == "None" else f'    return cast("{ret}", await {call})'
         deco = f'@action("{spec.name}")'
         head = f"async def {method}("
-    lines = [deco, head + ", ".join(sig) + f") -> {ret}:", *doc, body]
+        if model is not None:
+            names.add("overload")
+            stubs = overload_stubs(spec, head, positional, keyword_only, render_type(model, names))
+    sig = render_sig(positional, keyword_only, stub=False)
+    lines = [*stubs, deco, head + sig + f") -> {ret}:", *doc, body]
     return "\n".join(lines) + "\n"
 
 
-def generate_methods() -> tuple[str, dict[str, list[str]]]:
-    """The source of ``_methods.py`` and, per section, the method names it exposes."""
+#: One method of a section class: (its name, the module and the function it binds).
+Binding = tuple[str, str, str]
+
+
+def iter_name(method: str) -> str:
+    """The paged variant's name: ``get_records`` -> ``iter_records``."""
+    return "iter_" + (method[4:] if method.startswith("get_") else method)
+
+
+def generate_methods() -> tuple[str, dict[str, list[Binding]]]:
+    """The source of ``_methods.py`` and, per section, the methods its class binds."""
     names: set[str] = set()
     chunks: list[str] = []
-    per_section: dict[str, list[str]] = {s: [] for s in SECTIONS}
+    per_section: dict[str, list[Binding]] = {s: [] for s in SECTIONS}
     for spec in ACTIONS.values():
+        method = snake(spec.name)
         if spec.binary:
             for section in spec.sections:
-                per_section[section] += list(BINARY_METHODS)
+                per_section[section] += [(m, "_recordings", m) for m in BINARY_METHODS]
             continue
-        chunks.append(method_source(spec, names, paged=False))
-        methods = [snake(spec.name)]
-        if {"skip", "take"} <= {p.name for p in spec.params}:
-            chunks.append(method_source(spec, names, paged=True))
-            m = snake(spec.name)
-            methods.append("iter_" + (m[4:] if m.startswith("get_") else m))
+        shared = [s for s in spec.sections if (s, spec.name) not in SECTION_FORMS]
+        if shared:
+            chunks.append(method_source(spec, names, paged=False))
+            bound = [(method, "_methods", method)]
+            if {"skip", "take"} <= {p.name for p in spec.params}:
+                chunks.append(method_source(spec, names, paged=True))
+                bound.append((iter_name(method), "_methods", iter_name(method)))
+            for section in shared:
+                per_section[section] += bound
         for section in spec.sections:
-            per_section[section] += methods
-    model_names = sorted(n for n in names if n != "Any")
+            form = SECTION_FORMS.get((section, spec.name))
+            if form is None:
+                continue
+            if {"skip", "take"} <= {p.name for p in form.params}:
+                raise SystemExit(f"{section} {spec.name}: paged section forms are not supported")
+            function = f"{SECTIONS[section][0]}_{method}"
+            chunks.append(
+                method_source(form, names, paged=False, section=section, function=function)
+            )
+            per_section[section].append((method, "_methods", function))
+    model_names = sorted(n for n in names if n not in ("Any", "overload"))
+    typing_names = ", ".join(n for n in ("Any", "cast", "overload") if n in names or n == "cast")
     imports = [
         "from __future__ import annotations",
         "",
         "import datetime as dt",
         "from collections.abc import AsyncIterator, Mapping, Sequence",
-        "from typing import Any, cast" if "Any" in names else "from typing import cast",
+        f"from typing import {typing_names}",
         "",
+        "from .._config import NOT_GIVEN, NotGiven, RetryPolicy, Timeouts",
         "from .._models import (",
         *[f"    {n}," for n in model_names],
         ")",
@@ -306,27 +465,25 @@ def generate_methods() -> tuple[str, dict[str, list[str]]]:
         "",
     ]
     src = HEADER.format(doc="One implementation per action; the section classes expose them.")
-    src += "\n".join(i for i in imports if i is not None) + "\n\n" + "\n\n".join(chunks)
+    src += "\n".join(imports) + "\n\n" + "\n\n".join(chunks)
     return src, per_section
 
 
-def section_source(section: str, methods: list[str]) -> str:
+def section_source(section: str, methods: list[Binding]) -> str:
     """The source of one section's namespace module."""
     attr, cls, desc = SECTIONS[section]
     src = HEADER.format(doc=f"The {section} section of the API document (``client.{attr}``).")
-    from_recordings = [m for m in methods if m in BINARY_METHODS]
-    src += "\nfrom __future__ import annotations\n\nfrom . import _methods\n"
-    if from_recordings:
-        src += "from . import _recordings\n"
+    modules = sorted({module for _, module, _ in methods})
+    src += "\nfrom __future__ import annotations\n\n"
+    src += "".join(f"from . import {module}\n" for module in modules)
     src += "from ._base import Namespace\n\n"
     src += f'__all__ = ["{cls}"]\n\n\n'
     src += f"class {cls}(Namespace):\n"
     src += f'    """{desc}\n\n'
     src += f"    Reached as ``client.{attr}``; every method is one action of the document.\n"
     src += '    """\n\n    __slots__ = ()\n\n'
-    for m in methods:
-        mod = "_recordings" if m in BINARY_METHODS else "_methods"
-        src += f"    {m} = {mod}.{m}\n"
+    for name, module, function in methods:
+        src += f"    {name} = {module}.{function}\n"
     return src
 
 
@@ -348,34 +505,52 @@ def init_source() -> str:
     return src
 
 
+def result_text(spec: ActionSpec, result_tp: Any) -> str:
+    """The Result cell of the action table."""
+    model = one_or_all(result_tp) if spec.id == "path" and not spec.id_required else None
+    if model is not None:
+        given = " or ".join(f"`{n}`" for n in ("id", *ONE_RECORD_PARAMS.get(spec.name, ())))
+        result = f"`{model.__name__}` with {given}, else `Mapping[str, {model.__name__}]`"
+    else:
+        result = "`" + render_type(result_tp, set()) + "`"
+    if {"skip", "take"} <= {p.name for p in spec.params}:
+        result += f" (and `{iter_name(snake(spec.name))}`)"
+    return result.replace("|", "&#124;")
+
+
 def actions_table() -> str:
-    """``docs/actions.md``: one row per action."""
+    """``docs/actions.md``: one row per action (per section form when they differ)."""
     lines = [
         "# Actions",
         "",
         "Every action of the legacy API, generated from the action catalogue by",
         "`tools/generate_endpoints.py` (do not edit). *Read* actions are retried on connect",
         "errors, timeouts, 429 and 502/503/504; *write* actions only when the request certainly",
-        "never left the client.",
+        "never left the client. Every method also takes `timeout=` and `retries=` for that call.",
         "",
         "| Action | Version | Sections | Method | Result | Retry |",
         "|---|---|---|---|---|---|",
     ]
-    for spec in ACTIONS.values():
-        method = snake(spec.name)
-        attrs = ", ".join(f"`{SECTIONS[s][0]}`" for s in spec.sections)
-        if spec.binary:
-            result = "`bytes` (also `stream_recording`, `save_recording`)"
-        else:
-            result = "`" + render_type(RESULT_MODELS.get(spec.name, Any), set()) + "`"
-            if {"skip", "take"} <= {p.name for p in spec.params}:
-                m = "iter_" + (method[4:] if method.startswith("get_") else method)
-                result += f" (and `{m}`)"
-        retry = "read" if spec.idempotent else "write"
-        result = result.replace("|", "&#124;")
-        lines.append(
-            f"| `{spec.name}` | {spec.version} | {attrs} | `{method}` | {result} | {retry} |"
-        )
+    for merged in ACTIONS.values():
+        method = snake(merged.name)
+        shared = [s for s in merged.sections if (s, merged.name) not in SECTION_FORMS]
+        rows: list[tuple[ActionSpec, list[str], Any]] = []
+        if shared:
+            rows.append((merged, shared, RESULT_MODELS.get(merged.name, Any)))
+        for section in merged.sections:
+            form = SECTION_FORMS.get((section, merged.name))
+            if form is not None:
+                rows.append((form, [section], SECTION_RESULT_MODELS[(section, merged.name)]))
+        for spec, sections, result_tp in rows:
+            attrs = ", ".join(f"`{SECTIONS[s][0]}`" for s in sections)
+            if spec.binary:
+                result = "`bytes` (also `stream_recording`, `save_recording`)"
+            else:
+                result = result_text(spec, result_tp)
+            retry = "read" if spec.idempotent else "write"
+            lines.append(
+                f"| `{spec.name}` | {spec.version} | {attrs} | `{method}` | {result} | {retry} |"
+            )
     return "\n".join(lines) + "\n"
 
 

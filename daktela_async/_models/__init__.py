@@ -37,6 +37,10 @@ from daktela_async._models._emails import (
     Email,
     EmailCreated,
 )
+from daktela_async._models._keyed import (
+    RTStatsSessions,
+    Users,
+)
 from daktela_async._models._operators import (
     AnsweredCall,
     CreatedCall,
@@ -153,6 +157,7 @@ __all__ = [
     "RTStatsQueue",
     "RTStatsQueuesSummary",
     "RTStatsSession",
+    "RTStatsSessions",
     "Record",
     "RecordAttempts",
     "RecordChanges",
@@ -172,6 +177,7 @@ __all__ = [
     "StatsUserQueueRow",
     "StatsUserSessionRow",
     "User",
+    "Users",
     "structure",
     "structure_agent_states",
     "unstructure",

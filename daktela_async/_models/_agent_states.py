@@ -18,7 +18,7 @@ structuring one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -40,6 +40,7 @@ from daktela_async._models._converter import (
     to_options,
     to_str,
 )
+from daktela_async._models._keyed import ByAgentID, register_keyed
 from daktela_async._models._queues import LoginQueueState, Queue
 from daktela_async._models._realtime import (
     AgentCall,
@@ -297,33 +298,39 @@ def structure_agent_state_fast(value: Any, _: Any = None) -> AgentState:
 converter.register_structure_hook(AgentState, structure_agent_state_fast)
 
 
-class AgentStates(Mapping[str, AgentState]):
-    """The operators of one ``RTUsersState`` answer, by ID (read-only).
+class AgentStates(ByAgentID[AgentState]):
+    """The operators of one ``RTUsersState`` answer, keyed by agent ID (read-only).
 
-    Made by :func:`structure_agent_states`; it also remembers each operator's decoded
-    dict, so that the next call can reuse unchanged models.
+    The keys are agent (user) IDs as text (``"17"``, the ``id_agent`` of each state),
+    not logins: ``states["hajek"]`` is a ``KeyError``. :meth:`by_login` gives the same
+    states keyed by login (``agent_name``), the key every other action and
+    ``client.watch(users=...)`` take.
+
+    Made by :func:`structure_agent_states` (and by the converter for
+    ``rt_users_state()``); it also remembers each operator's decoded dict, so that the
+    next call can reuse unchanged models.
     """
 
-    __slots__ = ("_models", "_raw")
+    __slots__ = ("_raw",)
 
     def __init__(self, models: dict[str, AgentState], raw: dict[str, Any]) -> None:
-        self._models = models
+        super().__init__(models)
         self._raw = raw
 
-    def __getitem__(self, key: str) -> AgentState:
-        return self._models[key]
+    @classmethod
+    def _decoded(cls, models: Mapping[str, AgentState], raw: Any) -> AgentStates:
+        return cls(dict(models), raw if type(raw) is dict else {})
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._models)
+    def by_login(self) -> dict[str, AgentState]:
+        """The same states keyed by login (``agent_name``), in the server's order."""
+        return {state.agent_name: state for state in self._models.values()}
 
-    def __len__(self) -> int:
-        return len(self._models)
+    def logins(self) -> dict[str, str]:
+        """Login (``agent_name``) by agent ID, for :meth:`RTStatsSessions.by_login`."""
+        return {key: state.agent_name for key, state in self._models.items()}
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._models
 
-    def __repr__(self) -> str:
-        return f"AgentStates({self._models!r})"
+register_keyed(AgentStates, AgentState)
 
 
 def structure_agent_states(
@@ -346,7 +353,8 @@ def structure_agent_states(
         secret: The access token (the client's holder), blanked out of error messages.
 
     Returns:
-        The operators by ID, in the server's order.
+        The operators keyed by agent ID (not login; see :meth:`AgentStates.by_login`),
+        in the server's order.
 
     Raises:
         DaktelaDecodeError: *result* is not an object of operator states; the

@@ -26,6 +26,9 @@ Structuring (decoded JSON to models), by the annotated type of the target:
   object; ``null``, ``""`` and ``[]`` become ``{}``.
 - ``Mapping[str, X]`` (dicts keyed by id): an object becomes a ``dict`` with every
   value structured as ``X``; ``[]`` (PHP's empty array) and ``null`` become ``{}``.
+  Results keyed by agent ID (``X`` is ``AgentState``, ``User`` or ``RTStatsSession``)
+  become the read-only ``AgentStates``, ``Users`` or ``RTStatsSessions`` instead,
+  which add a view by login (``_keyed``); so do those classes as targets.
 - ``tuple[X, ...]``: a list becomes a tuple; an object (PHP's array with holes, or
   ``{}`` when empty) becomes the tuple of its values in order; ``null`` becomes ``()``.
 - ``Any``: kept exactly as decoded.
@@ -385,7 +388,8 @@ def _is_union(tp: Any) -> bool:
 
 
 def _is_mapping(tp: Any) -> bool:
-    return get_origin(tp) in (Mapping, dict)
+    # Also a mapping class such as ``Users`` (results keyed by ID), in unions of shapes.
+    return get_origin(tp) in (Mapping, dict) or (isinstance(tp, type) and issubclass(tp, Mapping))
 
 
 def _is_tuple(tp: Any) -> bool:

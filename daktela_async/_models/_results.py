@@ -6,10 +6,12 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from daktela_async._models._agent_states import AgentStates
 from daktela_async._models._calls import Attempt, CDRRecord, DeviceState
 from daktela_async._models._common import Page
 from daktela_async._models._dialer import DialerStatus, NumberCheck
 from daktela_async._models._emails import EmailCreated
+from daktela_async._models._keyed import RTStatsSessions
 from daktela_async._models._operators import (
     AnsweredCall,
     CreatedCall,
@@ -25,7 +27,6 @@ from daktela_async._models._realtime import (
     RTStatsPause,
     RTStatsQueue,
     RTStatsQueuesSummary,
-    RTStatsSession,
 )
 from daktela_async._models._records import (
     CallScriptClosed,
@@ -59,7 +60,7 @@ from daktela_async._models._statistics import (
     StatsUserSessionRow,
 )
 
-__all__ = ["RESULT_MODELS"]
+__all__ = ["RESULT_MODELS", "SECTION_RESULT_MODELS"]
 
 #: For each action (named as in the API document), the type to pass to
 #: :func:`~daktela_async._models.structure` for its ``result``:
@@ -115,9 +116,9 @@ RESULT_MODELS: Mapping[str, object] = types.MappingProxyType(
         "RTStatsPauses": Mapping[str, RTStatsPause],
         "RTStatsQueues": Mapping[str, RTStatsQueue],
         "RTStatsQueuesSummary": RTStatsQueuesSummary,
-        "RTStatsSessions": Mapping[str, RTStatsSession],
+        "RTStatsSessions": RTStatsSessions,
         "RTUserState": AgentState,
-        "RTUsersState": Mapping[str, AgentState],
+        "RTUsersState": AgentStates,
         "StatsCalls": Page[StatsCallRow],
         "StatsCallsRepeated": tuple[StatsCallsRepeatedRow, ...],
         "StatsTrace": tuple[StatsTraceRow, ...],
@@ -161,5 +162,14 @@ RESULT_MODELS: Mapping[str, object] = types.MappingProxyType(
         "CheckNumber": NumberCheck,
         # Emails
         "EmailCreate": EmailCreated,
+    }
+)
+
+#: The result types of the section forms of :data:`~daktela_async._actions.SECTION_FORMS`,
+#: by (section, action): each section's typed method decodes its own form's answer.
+SECTION_RESULT_MODELS: Mapping[tuple[str, str], object] = types.MappingProxyType(
+    {
+        ("Forms", "GetStatuses"): Mapping[str, FormStatus],
+        ("Autodialer", "GetStatuses"): tuple[DialerStatus, ...],
     }
 )

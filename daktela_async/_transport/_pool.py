@@ -4,6 +4,8 @@ One httpx connection pool serving a thousand concurrent long polls spends most o
 assigning requests to connections (httpcore's assignment is O(connections x queued)).
 Keeping each shard small and opening shards only when the open ones are full keeps that
 cost flat. Every shard shares one SSL context: building one per shard cost ~1 MB each.
+It is built from the client's ``verify`` (:func:`ssl_context_for`) and handed to every
+transport, httpcore's and aiohttp's alike.
 
 This module is also the one boundary where httpx exceptions become ours. Answers are
 read by :mod:`._reading` (decoded and counted as they grow, so ``max_answer_bytes`` stops
@@ -12,6 +14,7 @@ a gzip bomb or an endless body at the limit).
 
 from __future__ import annotations
 
+import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +25,7 @@ import anyio
 import attrs
 import httpx
 
-from .._config import MAX_ANSWER_BYTES, PoolLimits, Timeouts
+from .._config import MAX_ANSWER_BYTES, PoolLimits, Timeouts, VerifyTypes
 from .._errors import (
     DaktelaConnectError,
     DaktelaError,
@@ -39,6 +42,7 @@ __all__ = [
     "TransportOptions",
     "TransportPool",
     "default_transport_factory",
+    "ssl_context_for",
 ]
 
 
@@ -47,7 +51,8 @@ class TransportOptions:
     """What the pool asks of each transport it opens.
 
     Attributes:
-        ssl_context: The pool's one shared SSL context (verification on).
+        ssl_context: The pool's one shared SSL context, built from the client's
+            ``verify`` (verification on unless it is ``False``); a transport must use it.
         max_connections: Connections this shard may open.
         keepalive_expiry: Seconds an idle connection stays open.
     """
@@ -74,6 +79,42 @@ def default_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTrans
         # Retries are ours to decide, per action: httpcore's would resend writes.
         retries=0,
     )
+
+
+def ssl_context_for(verify: object) -> ssl.SSLContext:
+    """The SSL context that *verify* asks for (see :data:`VerifyTypes`).
+
+    ``True`` is httpx's default context (certifi's CAs, ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set); ``False`` checks neither the certificate nor the host
+    name; a path loads only that CA bundle (a PEM file, or a directory of
+    ``c_rehash``-style certificates); an :class:`ssl.SSLContext` is used as it is.
+
+    Raises:
+        DaktelaUsageError: *verify* is none of these, or the CA bundle cannot be loaded
+            (``parameter="verify"``).
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, bool):
+        return httpx.create_ssl_context(verify=verify)
+    path = os.fspath(verify) if isinstance(verify, str | os.PathLike) else None
+    if not isinstance(path, str) or not path:
+        shown = "an empty path" if path == "" else type(verify).__name__
+        raise DaktelaUsageError(
+            "verify must be True, False, the path of a CA bundle or an ssl.SSLContext, "
+            f"not {shown}",
+            parameter="verify",
+        )
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise DaktelaUsageError(f"verify: no CA bundle at {path!r}", parameter="verify") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise DaktelaUsageError(
+            f"verify: cannot load the CA bundle {path!r}: {exc}", parameter="verify"
+        ) from None
 
 
 class _Shard:
@@ -205,9 +246,13 @@ class TransportPool:
         transport_factory: Builds each shard's transport.
         max_answer_bytes: Largest body :meth:`send` reads, counted decoded; ``None``
             reads any size. :meth:`stream` is not limited.
+        verify: How TLS certificates are checked (see :func:`ssl_context_for`). A CA
+            bundle is loaded here, so a wrong path fails at once; the default context is
+            built when the first shard opens.
 
     Raises:
-        DaktelaUsageError: *max_answer_bytes* is not a positive integer or ``None``.
+        DaktelaUsageError: *max_answer_bytes* is not a positive integer or ``None``, or
+            *verify* is not valid.
     """
 
     def __init__(
@@ -216,6 +261,7 @@ class TransportPool:
         transport_factory: TransportFactory = default_transport_factory,
         *,
         max_answer_bytes: int | None = MAX_ANSWER_BYTES,
+        verify: VerifyTypes = True,
     ) -> None:
         if max_answer_bytes is not None and (
             type(max_answer_bytes) is not int or max_answer_bytes < 1
@@ -229,7 +275,12 @@ class TransportPool:
         self._factory = transport_factory
         self._max_answer_bytes = max_answer_bytes
         self._shards: list[_Shard] = []
-        self._ssl_context: ssl.SSLContext | None = None
+        # Built lazily for True/False (certifi's bundle costs ~1 MB and many clients never
+        # open a shard); a caller's context or CA bundle now, so a wrong one fails at once.
+        self._verify: VerifyTypes = verify
+        self._ssl_context: ssl.SSLContext | None = (
+            None if isinstance(verify, bool) else ssl_context_for(verify)
+        )
         self._closed = False
 
     def __repr__(self) -> str:
@@ -258,7 +309,7 @@ class TransportPool:
 
     def _open_shard(self) -> _Shard:
         if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context()
+            self._ssl_context = ssl_context_for(self._verify)
         shard = _Shard(
             self._factory(
                 TransportOptions(

@@ -9,8 +9,8 @@ Encoding rules (what :func:`encode_params` does, in order):
   first, see :func:`format_bool`).
 - ``int`` and ``float`` become their decimal text; an :class:`enum.Enum` its value.
 - :class:`datetime.datetime` becomes ``YYYY-MM-DD HH:MM:SS`` (naive, or as given in
-  its own zone: the PBX has no time-zone parameter); :class:`datetime.date`
-  ``YYYY-MM-DD``.
+  its own zone: the PBX has no time-zone parameter; microseconds dropped);
+  :class:`datetime.date` ``YYYY-MM-DD``. The year always has four digits.
 - A list or tuple of scalars becomes ``x[]=a&x[]=b``; a list that holds lists or
   mappings is indexed (``x[0][k]=v``) because PHP's ``x[][k]`` would open a new
   element for every key.
@@ -41,12 +41,11 @@ __all__ = [
     "encode_params",
     "encode_query",
     "format_bool",
+    "format_date",
+    "format_datetime",
     "format_scalar",
     "parse_php_query",
 ]
-
-_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-_DATE_FORMAT = "%Y-%m-%d"
 
 #: Deepest nesting sent: PHP's ``max_input_nesting_level`` default, beyond which PHP
 #: drops the parameter anyway. A dict or list that contains itself hits it too, instead
@@ -77,6 +76,23 @@ def format_bool(value: bool, style: str = "truefalse") -> str:
     return "true" if value else "false"
 
 
+def format_datetime(value: dt.datetime) -> str:
+    """Write a datetime the document's way, ``YYYY-MM-DD HH:MM:SS``.
+
+    Not ``strftime("%Y")``: that writes the year 999 as ``999`` on glibc, which is not
+    the document's form.
+    """
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
+
+
+def format_date(value: dt.date) -> str:
+    """Write a date the document's way, ``YYYY-MM-DD``."""
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
 def format_scalar(value: object) -> str:
     """Return the text the server should receive for one scalar value.
 
@@ -92,9 +108,9 @@ def format_scalar(value: object) -> str:
     if isinstance(value, int | float):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, dt.datetime):
-        return value.strftime(_DATETIME_FORMAT)
+        return format_datetime(value)
     if isinstance(value, dt.date):
-        return value.strftime(_DATE_FORMAT)
+        return format_date(value)
     raise TypeError(f"cannot send a value of type {type(value).__name__} as a parameter")
 
 

@@ -9,6 +9,19 @@ Parameters are written the way PHP reads them, and sent the same way:
 
 Values are sent exactly as typed. The one argument without ``=`` is the record id of
 the URL path (``call GetUsers 3`` asks ``/api/4.1/GetUsers/3/json``).
+
+Before anything is sent, an action of the API document gets the checks its typed
+method makes: known parameter names (a close one is suggested), mandatory parameters,
+one-of groups, the record id where the URL takes one, and each value in its
+documented form (integers, ``take`` within the document's cap, ``YYYY-MM-DD HH:MM:SS``
+datetimes, booleans spelt ``yes``/``no`` or ``true``/``false`` as the parameter wants,
+enumerations). A failed check is one line and exit status 2. Actions the document does
+not list are sent unchecked.
+
+``--api-version V`` sends the call at exactly version ``V`` (refused when the action or
+a parameter used is not in that version's form); without it the newest documented form
+that fits the parameters is used. ``call --version`` was its former name and now only
+says so: ``daktela-async --version`` is the program's version.
 """
 
 from __future__ import annotations
@@ -18,21 +31,27 @@ import difflib
 import json
 import re
 import sys
-from typing import Any, Final, TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NoReturn, TextIO
 
 import anyio
 
-from .._config import API_VERSIONS
+from .._config import DEFAULT_API_VERSION
 from .._errors import DaktelaAPIError, DaktelaError, DaktelaUsageError
+from .._spec import ActionSpec
+from .._transport._request import check_all_params, pick_version, version_key
 from ._settings import CLIError, add_connection_arguments, open_client, resolve_connection
 
-__all__ = ["add_parser", "parse_params", "run"]
+__all__ = ["add_parser", "check_call", "parse_params", "run"]
 
 _KEY: Final = re.compile(r"(?P<name>[^\[\]]+)(?P<path>(?:\[[^\[\]]*\])*)\Z")
 _SEGMENT: Final = re.compile(r"\[([^\[\]]*)\]")
 
-#: What the PBX answers to a wrong access token (the document's own example).
-_BAD_TOKEN_ANSWER: Final = "Uživatel neexistuje"  # noqa: S105 - an answer, not a secret
+#: What ``call --version`` says now that the option is ``--api-version``.
+_RENAMED: Final = (
+    "call --version is now --api-version V (the API version of the call); "
+    "the program's version is daktela-async --version"
+)
 
 
 def _put(container: dict[str, Any], path: list[str], value: str, token: str) -> None:
@@ -97,6 +116,19 @@ def parse_params(tokens: list[str]) -> tuple[str | None, dict[str, Any]]:
     return ident, params
 
 
+class _RenamedOption(argparse.Action):
+    """``call --version``: a usage error that names the new option (and reads no value)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        parser.error(_RENAMED)
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``call`` command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -104,19 +136,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="call any action and print its result",
         description="Call any action of the API and print its result as JSON. "
         "Parameters: key=value; arrays as repeated keys or key[]=v; keyed arrays as "
-        "key[k]=v. A bare argument is the record ID of the URL.",
+        "key[k]=v. A bare argument is the record ID of the URL. Actions of the API "
+        "document are checked against it before anything is sent. --api-version V "
+        "sends the call at exactly version V (default: the newest form that fits).",
     )
     parser.add_argument("action", metavar="ACTION", help="the action, e.g. GetQueues")
     parser.add_argument(
         "params", nargs="*", default=[], metavar="[ID] key=value", help="ID and parameters"
     )
-    parser.add_argument(
-        "--version",
-        dest="action_version",
-        metavar="V",
-        choices=API_VERSIONS,
-        help="force the API version in the URL (default: the newest form that fits)",
-    )
+    # The former name of --api-version, which the program's own --version shadowed. It
+    # takes an optional value so that "--version 3.0" is reported, not read as an ID.
+    parser.add_argument("--version", nargs="?", action=_RenamedOption, help=argparse.SUPPRESS)
     parser.add_argument(
         "--raw", action="store_true", help="print the answer's body exactly as it came"
     )
@@ -127,7 +157,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the answer's format; xml implies --raw (json)",
     )
     add_connection_arguments(parser)
-    parser.set_defaults(handler=run)
+    for option in parser._actions:  # argparse has no public way to reword one option
+        if option.dest == "api_version":
+            # On this command it is the version of the one call, not a ceiling.
+            option.help = (
+                "send the call at exactly this API version (default: the newest documented "
+                f"form that fits the parameters, up to {DEFAULT_API_VERSION})"
+            )
+    # No default here: a given --api-version forces the URL's version (see _call), while
+    # without it the client picks the newest fitting form up to DEFAULT_API_VERSION.
+    parser.set_defaults(handler=run, api_version=None)
     return parser
 
 
@@ -142,12 +181,82 @@ def _hint(action: str) -> str:
     return f" ({action} is not in the API document)"
 
 
+def _check_version(spec: ActionSpec, params: Mapping[str, object], version: str) -> None:
+    """Refuse a forced *version* that lacks the action or a parameter's form."""
+    used = [name for name, value in params.items() if value is not None]
+    pick_version(spec, used, version)  # the action or a parameter newer than `version`
+    for name in used:
+        param = spec.param(name)
+        until = param.until if param is not None else None
+        if until is not None and version_key(until) < version_key(version):
+            raise DaktelaUsageError(
+                f"{spec.name}: parameter {name!r} belongs to the {until} form of the "
+                f"action; version {version} would send another form",
+                action=spec.name,
+                parameter=name,
+            )
+
+
+def check_call(
+    spec: ActionSpec, ident: str | None, params: Mapping[str, Any], version: str | None = None
+) -> Mapping[str, Any]:
+    """Check a ``call`` of a catalogued action the way its typed method would.
+
+    Args:
+        spec: The action.
+        ident: The record id typed as a bare argument, if any.
+        params: The parameters as :func:`parse_params` read them.
+        version: The version ``--api-version`` forces, if any.
+
+    Returns:
+        The parameters to send.
+
+    Raises:
+        DaktelaUsageError: A check failed; the message names the parameter.
+    """
+    if spec.id == "path":
+        if "id" in params:
+            raise DaktelaUsageError(
+                f"{spec.name}: the record id goes in the URL: give it as the bare argument "
+                f"(call {spec.name} 7), not as id=",
+                action=spec.name,
+                parameter="id",
+            )
+        if spec.id_required and ident is None:
+            raise DaktelaUsageError(
+                f"{spec.name}: missing the record id, the bare argument (call {spec.name} 7)",
+                action=spec.name,
+                parameter="id",
+            )
+    elif ident is not None:
+        where = "; pass it as id=..." if spec.id == "query" else ""
+        raise DaktelaUsageError(
+            f"{spec.name}: the URL takes no record id, so {ident!r} has no place{where}",
+            action=spec.name,
+            parameter="id",
+        )
+    checked = check_all_params(spec, params)
+    if version is not None:
+        _check_version(spec, checked, version)
+    return checked
+
+
 async def _call(args: argparse.Namespace, out: TextIO) -> int:
+    from .._actions import ACTIONS  # the catalogue is large; read only by this command
+
     ident, params = parse_params(args.params)
+    forced: str | None = args.api_version
+    spec = ACTIONS.get(args.action)
+    if spec is not None:
+        try:
+            params = dict(check_call(spec, ident, params, forced))
+        except DaktelaUsageError as exc:
+            raise CLIError(str(exc), exit_code=2) from None
+    args.api_version = forced or DEFAULT_API_VERSION
     connection = resolve_connection(args)
     options: dict[str, Any] = {"query": params}
-    if args.action_version is not None:
-        options["version"] = args.action_version
+    if forced is not None:
+        options["version"] = forced
     async with open_client(connection) as client:
         try:
             if args.raw or args.format != "json":
@@ -164,10 +273,9 @@ async def _call(args: argparse.Namespace, out: TextIO) -> int:
         except DaktelaUsageError as exc:
             raise CLIError(f"{exc}{_hint(args.action)}", exit_code=2) from None
         except DaktelaAPIError as exc:
-            message = str(exc)
-            if exc.message == _BAD_TOKEN_ANSWER:
-                message += " (the PBX's answer to a wrong token, too)"
-            raise CLIError(message + _hint(args.action)) from None
+            # Its text carries the English hint (which also covers a wrong token); _hint
+            # adds a suggestion for an action the document does not list.
+            raise CLIError(str(exc) + _hint(args.action)) from None
         except DaktelaError as exc:
             raise CLIError(str(exc)) from None
     out.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -526,6 +526,21 @@ async def fetch_titles(client: DaktelaClient) -> tuple[dict[str, str], dict[str,
     return queues, pauses
 
 
+async def every_user(client: DaktelaClient) -> list[str]:
+    """The logins of every user that is not deleted (``GetUsers``), sorted.
+
+    What a fleet watches with ``--all-users``: the same list on every member, whoever
+    is logged in when each one starts.
+    """
+    rows = _rows(await client.call("GetUsers"))
+    logins = [
+        str(row["name"])
+        for _, row in rows
+        if row.get("name") and str(row.get("deleted", "0")) in ("0", "false", "False")
+    ]
+    return sorted(dict.fromkeys(logins))
+
+
 async def logged_in_agents(client: DaktelaClient) -> list[str]:
     """The logins of the agents to watch when none were named.
 
@@ -538,10 +553,5 @@ async def logged_in_agents(client: DaktelaClient) -> list[str]:
         rows = _rows(result)
         logins = [str(row["agent_name"]) for _, row in rows if row.get("agent_name")]
     else:
-        rows = _rows(await client.call("GetUsers"))
-        logins = [
-            str(row["name"])
-            for _, row in rows
-            if row.get("name") and str(row.get("deleted", "0")) in ("0", "false", "False")
-        ]
+        return await every_user(client)
     return sorted(dict.fromkeys(logins))

@@ -24,6 +24,7 @@ from typing import Any, Final, TextIO
 import anyio
 import attrs
 
+from .._client import DaktelaClient
 from .._errors import DaktelaUsageError
 from .._models import unstructure
 from ..realtime import (
@@ -53,7 +54,7 @@ from ._settings import (
 )
 from ._signals import run as run_until_stopped
 from ._signals import until_stopped
-from ._view import logged_in_agents
+from ._view import every_user, logged_in_agents
 
 __all__ = ["EVENT_KINDS", "add_parser", "event_to_dict", "format_event", "run"]
 
@@ -74,6 +75,14 @@ _EVENT_TYPES: Final[tuple[type[Event], ...]] = (
 
 #: The ``type`` of every event, as ``--kind`` and the JSON lines name them.
 EVENT_KINDS: Final = tuple(cls.kind for cls in _EVENT_TYPES)
+
+#: What the PBX answers ``RTUserState`` for a login no user has (a wrong token gets the
+#: same text: :func:`check_connection` tells the two apart).
+_NO_SUCH_USER: Final = "Uživatel neexistuje"
+#: The events that carry each watched agent's first answer, whatever ``--kind`` prints.
+_FIRST_ANSWER_KINDS: Final = (AgentStateChanged.kind, SourceFailed.kind)
+#: Logins named in the message about missing agents; the rest are counted.
+_NAMED_LOGINS: Final = 10
 
 
 def _json_value(value: Any) -> Any:
@@ -212,6 +221,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "no PBX settings)",
     )
     redis.add_argument(
+        "--fleet",
+        action="store_true",
+        help="with --redis: share the agents with the other members of the fleet (run every "
+        "member with the same --user/--all-users, --stats and --shards); each agent is "
+        "polled by one live member",
+    )
+    redis.add_argument(
+        "--shards", type=int, default=64, metavar="N", help="with --fleet: agent shards (64)"
+    )
+    redis.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="with --fleet: seconds a dead member's agents wait for another (3)",
+    )
+    redis.add_argument("--member", metavar="ID", help="with --fleet: this member's id")
+    redis.add_argument(
         "--name",
         help="the PBX's name in the Redis keys (with --redis: the PBX's host by default)",
     )
@@ -240,12 +267,18 @@ def _common_options(args: argparse.Namespace) -> list[str] | None:
             raise CLIError("--redis and --from-redis do not go together", exit_code=2)
         if not args.name:
             raise CLIError("--from-redis needs --name (the PBX's name in the keys)", exit_code=2)
-        if args.users or args.all_users or args.stats:
+        if args.users or args.all_users or args.stats or args.fleet:
             raise CLIError(
-                "--from-redis prints what the sink watches: --user, --all-users and --stats "
-                "do not apply",
+                "--from-redis prints what the sink watches: --user, --all-users, --stats "
+                "and --fleet do not apply",
                 exit_code=2,
             )
+    elif args.fleet and args.redis is None:
+        raise CLIError("--fleet needs --redis (the fleet meets there)", exit_code=2)
+    elif args.fleet and args.shards < 1:
+        raise CLIError("--shards must be at least 1", exit_code=2)
+    elif args.fleet and not 0 < args.lease_ttl < math.inf:
+        raise CLIError("--lease-ttl must be a positive number of seconds", exit_code=2)
     elif args.name is not None and args.redis is None:
         raise CLIError("--name goes with --redis or --from-redis", exit_code=2)
     if args.name is not None:
@@ -272,6 +305,69 @@ def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] 
     return users, stats, kinds
 
 
+class _FirstAnswers:
+    """Which watched agents do not exist, from each one's first answer.
+
+    A watcher's first ``RTUserState`` per agent has no ``hash``, so the PBX answers it at
+    once: with the agent's state (``agent_state``), or with a status 0 (``source_failed``
+    of ``agent:LOGIN``). A logged-out agent's status 0 says so ("Agent není přihlášen do
+    Call Centra"); an unknown login's says :data:`_NO_SUCH_USER`.
+    """
+
+    def __init__(self, users: list[str]) -> None:
+        self._waiting = set(users)
+        self.unknown: list[str] = []
+
+    def see(self, event: Event) -> bool:
+        """Take *event* in; ``True`` once: when the last watched agent has answered."""
+        if not self._waiting:
+            return False
+        if isinstance(event, AgentStateChanged):
+            user = event.user
+        elif isinstance(event, SourceFailed) and event.source.startswith("agent:"):
+            user = event.source.removeprefix("agent:")
+            unknown = event.error_type == "DaktelaAPIError" and _NO_SUCH_USER in event.error
+            if unknown and user in self._waiting:
+                self.unknown.append(user)
+        else:
+            return False
+        self._waiting.discard(user)
+        return not self._waiting
+
+
+def _logins_text(logins: list[str]) -> str:
+    named = ", ".join(logins[:_NAMED_LOGINS])
+    more = len(logins) - _NAMED_LOGINS
+    return named + (f" and {more} more" if more > 0 else "")
+
+
+async def _check_agents_exist(
+    unknown: list[str], users: list[str], stats: list[str], client: DaktelaClient, err: TextIO
+) -> None:
+    """Stop when no watched agent exists and nothing else is watched; else warn once.
+
+    Raises:
+        CLIError: Every watched agent is unknown and no statistics are polled (or the
+            token was refused meanwhile, which gets the same answer).
+    """
+    if not unknown:
+        return
+    where = f"on the PBX at {client.base_url}"
+    why = f"RTUserState answers {_NO_SUCH_USER!r}"
+    if len(users) == 1:
+        what = f"the watched agent {users[0]!r} does not exist {where} ({why})"
+    elif len(unknown) == len(users):
+        what = f"none of the {len(users)} watched agents exists {where}: "
+        what += f"{_logins_text(unknown)} ({why})"
+    else:
+        what = f"{len(unknown)} of the {len(users)} watched agents do not exist {where}: "
+        what += f"{_logins_text(unknown)} ({why})"
+    if len(unknown) == len(users) and not stats:
+        await check_connection(client)  # a refused token answers the same: say that instead
+        raise CLIError(f"{what}; check the --user logins")
+    print(f"warning: {what}", file=err, flush=True)
+
+
 def _line(event: Event, jsonl: bool) -> str:
     if jsonl:
         return json.dumps(event_to_dict(event), ensure_ascii=False, default=str)
@@ -286,20 +382,49 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     async with open_client(connection) as client:
         await check_connection(client)
         if args.all_users:
-            users = list(dict.fromkeys(users + await logged_in_agents(client)))
+            # A fleet's members must agree on the agents: every user, not who is in now.
+            found = await (every_user(client) if args.fleet else logged_in_agents(client))
+            users = list(dict.fromkeys(users + found))
             if not users and not stats:
                 raise CLIError("nobody is logged in, and no --stats to poll")
         try:
-            watcher = client.watch(users, stats=stats, stats_interval=args.stats_interval)
+            if args.fleet:
+                from ..redis import RedisFleet
+
+                fleet = RedisFleet(
+                    args.redis,
+                    client,
+                    users=users,
+                    stats=stats,
+                    stats_interval=args.stats_interval,
+                    name=args.name,
+                    member=args.member,
+                    shards=args.shards,
+                    lease_ttl=args.lease_ttl,
+                )
+                watcher = fleet.watcher
+            else:
+                watcher = client.watch(users, stats=stats, stats_interval=args.stats_interval)
         except DaktelaUsageError as exc:
             raise CLIError(str(exc), exit_code=2) from None
         what = [f"{len(users)} agents"] if users else []
         what += [f"{', '.join(stats)} statistics"] if stats else []
         print(f"watching {' and '.join(what)} at {client.base_url}", file=err, flush=True)
-        sink = None
+        sink: Any = None
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if args.redis is not None:
+                if args.fleet:
+                    await stack.enter_async_context(connect(args.redis))  # fails fast if down
+                    await stack.enter_async_context(fleet)
+                    sink = fleet
+                    print(
+                        f"member {fleet.member} of the fleet {fleet.keys.prefix} at "
+                        f"{redact_url(args.redis)}: polling {len(fleet.polled)} of "
+                        f"{len(users)} agents{' and the stats' * fleet.stats().stats_owner}",
+                        file=err,
+                        flush=True,
+                    )
+                elif args.redis is not None:
                     from ..redis import RedisSink
 
                     redis = await stack.enter_async_context(connect(args.redis))
@@ -315,17 +440,25 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     )
                 else:
                     await stack.enter_async_context(watcher)
+                # A fleet member polls only its share: which agents exist is not its to say.
+                first = _FirstAnswers(users) if users and not args.fleet else None
+                wanted = kinds
+                if kinds is not None and first is not None:
+                    wanted = list(dict.fromkeys([*kinds, *_FIRST_ANSWER_KINDS]))
                 events = await stack.enter_async_context(
-                    watcher.subscribe(kinds=kinds, maxsize=10_000, name="cli")
+                    watcher.subscribe(kinds=wanted, maxsize=10_000, name="cli")
                 )
                 # SIGTERM and Ctrl-C end this loop only: the watcher and client then close.
                 duration = math.inf if args.duration is None else args.duration
                 with until_stopped(), anyio.move_on_after(duration):
                     seen = 0
                     async for event in events:
-                        seen += 1
-                        out.write(_line(event, args.jsonl) + "\n")
-                        out.flush()
+                        if kinds is None or event.kind in kinds:
+                            seen += 1
+                            out.write(_line(event, args.jsonl) + "\n")
+                            out.flush()
+                        if first is not None and first.see(event):
+                            await _check_agents_exist(first.unknown, users, stats, client, err)
                         if (
                             isinstance(event, SourceFailed)
                             and event.stopped
@@ -336,7 +469,7 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                             break
         finally:
             if sink is not None:
-                totals = sink.stats()
+                totals = sink.stats().sink if args.fleet else sink.stats()
                 if totals.dropped or totals.failures:
                     last = f"; last error: {totals.last_error}" if totals.last_error else ""
                     print(

@@ -15,11 +15,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
-from .._actions import ACTIONS
+from .._actions import ACTIONS, section_spec
+from .._config import NOT_GIVEN, NotGiven, RetryPolicy, Timeouts
 from .._errors import DaktelaDecodeError, DaktelaUsageError
 from .._models import Page, structure
 from .._spec import ActionSpec
 from .._transport._query import format_bool
+from .._transport._request import pick_version
 
 if TYPE_CHECKING:
     from .._client import DaktelaClient
@@ -54,14 +56,31 @@ class Namespace:
         result_type: Any,
         *,
         path_id: object = None,
+        section: str | None = None,
+        timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+        retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
     ) -> Any:
-        spec = ACTIONS[action_name]
+        """Validate, send and decode one call of *action_name*.
+
+        *section* names the section whose own form of the action is sent (see
+        :data:`~daktela_async._actions.SECTION_FORMS`): its parameters are checked and
+        its version goes in the URL. *timeout* and *retries* are passed to
+        :meth:`~daktela_async.DaktelaClient.call` as given.
+        """
+        spec = ACTIONS[action_name] if section is None else section_spec(section, action_name)
         query = prepare_params(spec, params)
         if spec.id_required and path_id is None:
             raise DaktelaUsageError(
                 f"{spec.name}: missing mandatory parameter 'id'", action=spec.name, parameter="id"
             )
-        result = await self._client.call(spec.name, path_id, query=query)
+        # A section form is another action under the same name: its own version, which
+        # call() cannot pick from the merged entry of the catalogue.
+        version: str | NotGiven = (
+            NOT_GIVEN if section is None else pick_version(spec, query, self._client.api_version)
+        )
+        result = await self._client.call(
+            spec.name, path_id, version=version, timeout=timeout, retries=retries, query=query
+        )
         if result_type is None:
             return None
         # The client's token holder, not the token: decode errors quote the body, and a
@@ -76,6 +95,8 @@ class Namespace:
         *,
         page_size: int,
         limit: int | None,
+        timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+        retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
     ) -> AsyncIterator[Any]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise DaktelaUsageError(
@@ -95,7 +116,11 @@ class Namespace:
             if take <= 0:
                 return
             page: Page[Any] = await self._invoke(
-                action_name, {**params, "skip": skip, "take": take}, Page[row_type]
+                action_name,
+                {**params, "skip": skip, "take": take},
+                Page[row_type],
+                timeout=timeout,
+                retries=retries,
             )
             if page.data and page.data == previous:
                 # A server that ignores `skip` answers the first page forever: without

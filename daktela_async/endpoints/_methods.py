@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, cast, overload
 
+from .._config import NOT_GIVEN, NotGiven, RetryPolicy, Timeouts
 from .._models import (
     AgentState,
+    AgentStates,
     AnsweredCall,
     Attempt,
     CallScriptClosed,
@@ -44,7 +46,7 @@ from .._models import (
     RTStatsPause,
     RTStatsQueue,
     RTStatsQueuesSummary,
-    RTStatsSession,
+    RTStatsSessions,
     SentSMS,
     SMSConnectMessage,
     SMSMessage,
@@ -75,6 +77,8 @@ async def create_queue(
     description: str | int | None = None,
     wrapuptime: int | str | None = None,
     outbounder: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Create new queue.
 
@@ -92,6 +96,12 @@ async def create_queue(
         description: Description.
         wrapuptime: Wrapup time.
         outbounder: Set boolen value, when queue is type of outbounder.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -114,17 +124,53 @@ async def create_queue(
         },
         None,
         path_id=id,
+        timeout=timeout,
+        retries=retries,
     )
 
 
+@overload
+async def get_queues(
+    self: Namespace,
+    /,
+    id: str | int,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Queue: ...
+
+
+@overload
+async def get_queues(
+    self: Namespace,
+    /,
+    id: None = None,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Mapping[str, Queue]: ...
+
+
 @action("GetQueues")
-async def get_queues(self: Namespace, id: str | int | None = None) -> Queue | Mapping[str, Queue]:
+async def get_queues(
+    self: Namespace,
+    id: str | int | None = None,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Queue | Mapping[str, Queue]:
     """Get queues info Return all queues if parameter id is not set.
 
     ``GetQueues``, API 3.0+ (Queues); a read: retried on transient failures.
 
     Args:
-        id: The record id, sent in the URL path.
+        id: The record id, sent in the URL path. With it the result is that one ``Queue``;
+            without it, every ``Queue`` keyed by id.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -136,7 +182,14 @@ async def get_queues(self: Namespace, id: str | int | None = None) -> Queue | Ma
     """
     return cast(
         "Queue | Mapping[str, Queue]",
-        await self._invoke("GetQueues", {}, Queue | Mapping[str, Queue], path_id=id),
+        await self._invoke(
+            "GetQueues",
+            {},
+            Queue | Mapping[str, Queue],
+            path_id=id,
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
@@ -148,6 +201,8 @@ async def login_queue(
     queue: str | int,
     extension: str | int | None = None,
     priority: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Sign in user to the queue number.
 
@@ -160,6 +215,12 @@ async def login_queue(
         extension: Extension number where user sign in.
         priority: With what priority should by logged into the inbound queue. Accepted
             integer 0 (high), 1, 2 (low). From 0 to 2.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -173,11 +234,20 @@ async def login_queue(
         "LoginQueue",
         {"user": user, "queue": queue, "extension": extension, "priority": priority},
         None,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("LogoutQueue")
-async def logout_queue(self: Namespace, *, user: str | int, queue: str | int) -> None:
+async def logout_queue(
+    self: Namespace,
+    *,
+    user: str | int,
+    queue: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> None:
     """Sign out user from queue number.
 
     ``LogoutQueue``, API 3.0+ (Queues, Operators); a write: never resent once it may have
@@ -186,6 +256,12 @@ async def logout_queue(self: Namespace, *, user: str | int, queue: str | int) ->
     Args:
         user: User login name. Mandatory.
         queue: Queue number. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -195,12 +271,19 @@ async def logout_queue(self: Namespace, *, user: str | int, queue: str | int) ->
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("LogoutQueue", {"user": user, "queue": queue}, None)
+    await self._invoke(
+        "LogoutQueue", {"user": user, "queue": queue}, None, timeout=timeout, retries=retries
+    )
 
 
 @action("Answer")
 async def answer(
-    self: Namespace, *, user: str | int | None = None, extension: str | int | None = None
+    self: Namespace,
+    *,
+    user: str | int | None = None,
+    extension: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AnsweredCall:
     """Automatic remotely answer incoming call from CC queue ringing on a line.
 
@@ -214,6 +297,12 @@ async def answer(
             required than). Exactly one of this and 'extension'.
         extension: Operator's extension (group) number, where is call incoming to (parameter
             user is not required than). Exactly one of this and 'user'.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -225,7 +314,13 @@ async def answer(
     """
     return cast(
         "AnsweredCall",
-        await self._invoke("Answer", {"user": user, "extension": extension}, AnsweredCall),
+        await self._invoke(
+            "Answer",
+            {"user": user, "extension": extension},
+            AnsweredCall,
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
@@ -239,6 +334,8 @@ async def control_playback(
     recording: str | int | None = None,
     begintime: int | str | None = None,
     skiptime: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> PlaybackStatus | None:
     """Call ``ControlPlayback``.
 
@@ -261,6 +358,12 @@ async def control_playback(
             should be message start playing.
         skiptime: With command play: how many miliseconds to skip when command rewind or
             forward is called.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -283,6 +386,8 @@ async def control_playback(
                 "skiptime": skiptime,
             },
             PlaybackStatus | None,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -302,6 +407,8 @@ async def create_call(
     agenttext: str | int | None = None,
     queue: str | int | None = None,
     ticket: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> CreatedCall:
     """Create ooutgoing call with request on call center.
 
@@ -325,6 +432,12 @@ async def create_call(
         queue: Outgoing queue number, which is used to call. Agent must be logged in CC.
             Needs API 3.1.
         ticket: Unique name ticket. Needs API 3.1.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -352,6 +465,8 @@ async def create_call(
                 "ticket": ticket,
             },
             CreatedCall,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -367,6 +482,8 @@ async def create_user(
     password: str | int,
     description: str | int | None = None,
     email: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> User:
     """Creates user.
 
@@ -381,6 +498,12 @@ async def create_user(
         password: User's password. Mandatory.
         description: User's description.
         email: User's email.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -404,12 +527,20 @@ async def create_user(
                 "email": email,
             },
             User,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("DeleteUser")
-async def delete_user(self: Namespace, id: str | int) -> None:
+async def delete_user(
+    self: Namespace,
+    id: str | int,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> None:
     """Delete user ID.
 
     ``DeleteUser``, API 3.0+ (Operators); a write: never resent once it may have reached the
@@ -417,6 +548,12 @@ async def delete_user(self: Namespace, id: str | int) -> None:
 
     Args:
         id: The record id, sent in the URL path. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -426,14 +563,26 @@ async def delete_user(self: Namespace, id: str | int) -> None:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("DeleteUser", {}, None, path_id=id)
+    await self._invoke("DeleteUser", {}, None, path_id=id, timeout=timeout, retries=retries)
 
 
 @action("GetUser")
-async def get_user(self: Namespace) -> User | None:
+async def get_user(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> User | None:
     """Return user by token.
 
     ``GetUser``, API 4.0+ (Operators); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -443,20 +592,70 @@ async def get_user(self: Namespace) -> User | None:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    return cast("User | None", await self._invoke("GetUser", {}, User | None))
+    return cast(
+        "User | None",
+        await self._invoke("GetUser", {}, User | None, timeout=timeout, retries=retries),
+    )
+
+
+@overload
+async def get_users(
+    self: Namespace,
+    /,
+    id: str | int,
+    *,
+    extension: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> User: ...
+
+
+@overload
+async def get_users(
+    self: Namespace,
+    /,
+    id: None = None,
+    *,
+    extension: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> User: ...
+
+
+@overload
+async def get_users(
+    self: Namespace,
+    /,
+    id: None = None,
+    *,
+    extension: None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Mapping[str, User]: ...
 
 
 @action("GetUsers")
 async def get_users(
-    self: Namespace, id: str | int | None = None, *, extension: str | int | None = None
+    self: Namespace,
+    id: str | int | None = None,
+    *,
+    extension: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> User | Mapping[str, User]:
     """Get users info Return all users if parameter id is not set.
 
     ``GetUsers``, API 3.0+ (Operators); a read: retried on transient failures.
 
     Args:
-        id: The record id, sent in the URL path.
+        id: The record id, sent in the URL path. With it the result is that one ``User``;
+            without it, every ``User`` keyed by id (``extension`` also selects one).
         extension: Return informations for user which has extension number.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -469,7 +668,12 @@ async def get_users(
     return cast(
         "User | Mapping[str, User]",
         await self._invoke(
-            "GetUsers", {"extension": extension}, User | Mapping[str, User], path_id=id
+            "GetUsers",
+            {"extension": extension},
+            User | Mapping[str, User],
+            path_id=id,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -481,6 +685,8 @@ async def hangup(
     user: str | int | None = None,
     extension: str | int | None = None,
     call: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Hangup realtime call.
 
@@ -494,6 +700,12 @@ async def hangup(
             one of this and 'user', 'call'.
         call: Unique ID of call (only one mandatory param). Exactly one of this and 'user',
             'extension'.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -503,11 +715,24 @@ async def hangup(
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("Hangup", {"user": user, "extension": extension, "call": call}, None)
+    await self._invoke(
+        "Hangup",
+        {"user": user, "extension": extension, "call": call},
+        None,
+        timeout=timeout,
+        retries=retries,
+    )
 
 
 @action("Login")
-async def login(self: Namespace, *, user: str | int, extension: str | int | None = None) -> None:
+async def login(
+    self: Namespace,
+    *,
+    user: str | int,
+    extension: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> None:
     """Pass a username and an extension number under which you want to sign the user.
 
     If the user has an automatic signing into a queue, then we process automatic signing
@@ -521,6 +746,12 @@ async def login(self: Namespace, *, user: str | int, extension: str | int | None
         user: Agent username. Mandatory.
         extension: Extension number under which the agent sits; unnecessary when it is bound
             to the user's account.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -530,11 +761,19 @@ async def login(self: Namespace, *, user: str | int, extension: str | int | None
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("Login", {"user": user, "extension": extension}, None)
+    await self._invoke(
+        "Login", {"user": user, "extension": extension}, None, timeout=timeout, retries=retries
+    )
 
 
 @action("Logout")
-async def logout(self: Namespace, *, user: str | int) -> None:
+async def logout(
+    self: Namespace,
+    *,
+    user: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> None:
     """Pass an agent's username you want to sign out of all queues at the Call Centrum.
 
     An extension at where the user is sitting will be freed.
@@ -544,6 +783,12 @@ async def logout(self: Namespace, *, user: str | int) -> None:
 
     Args:
         user: An agent's username. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -553,7 +798,7 @@ async def logout(self: Namespace, *, user: str | int) -> None:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("Logout", {"user": user}, None)
+    await self._invoke("Logout", {"user": user}, None, timeout=timeout, retries=retries)
 
 
 @action("Monitoring")
@@ -564,6 +809,8 @@ async def monitoring(
     mode: str | int,
     user: str | int | None = None,
     exten: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> MonitoringInfo | None:
     """Online monitoring ongoing call with request on call centre.
 
@@ -579,6 +826,12 @@ async def monitoring(
         mode: Monitoring type: spy, whisper, whisperprivate, barge, interactive (DTMF 4=spy,
             5=whisper, 6=barge). One of 'spy', 'whisper', 'whisperprivate', 'barge',
             'interactive'. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -594,13 +847,20 @@ async def monitoring(
             "Monitoring",
             {"user": user, "exten": exten, "listener": listener, "mode": mode},
             MonitoringInfo | None,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("PauseOff")
 async def pause_off(
-    self: Namespace, *, user: str | int | None = None, extension: str | int | None = None
+    self: Namespace,
+    *,
+    user: str | int | None = None,
+    extension: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Unset user pause.
 
@@ -612,6 +872,12 @@ async def pause_off(
             Exactly one of this and 'extension'.
         extension: Extension number where user sign in (we do not need to fill in a required
             parameter user). Exactly one of this and 'user'.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -621,7 +887,9 @@ async def pause_off(
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("PauseOff", {"user": user, "extension": extension}, None)
+    await self._invoke(
+        "PauseOff", {"user": user, "extension": extension}, None, timeout=timeout, retries=retries
+    )
 
 
 @action("PauseOn")
@@ -632,6 +900,8 @@ async def pause_on(
     user: str | int | None = None,
     extension: str | int | None = None,
     force: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Set user pause on.
 
@@ -646,6 +916,12 @@ async def pause_on(
         pause: ID pause. Mandatory.
         force: If set to yes, skip checking user state ringing, speaking or on hold. Default
             is no.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -656,12 +932,23 @@ async def pause_on(
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     await self._invoke(
-        "PauseOn", {"user": user, "extension": extension, "pause": pause, "force": force}, None
+        "PauseOn",
+        {"user": user, "extension": extension, "pause": pause, "force": force},
+        None,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("PickupFromQueue")
-async def pickup_from_queue(self: Namespace, *, call_id: str | int, user: str | int) -> None:
+async def pickup_from_queue(
+    self: Namespace,
+    *,
+    call_id: str | int,
+    user: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> None:
     """Picks up a call from queue.
 
     ``PickupFromQueue``, API 4.0+ (Operators, Calls); a write: never resent once it may have
@@ -672,6 +959,12 @@ async def pickup_from_queue(self: Namespace, *, call_id: str | int, user: str | 
             Mandatory. Used by the document's example, missing from its list.
         user: Login name of the agent who picks the call up (used by the example, not
             listed). Mandatory. Used by the document's example, missing from its list.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -681,7 +974,13 @@ async def pickup_from_queue(self: Namespace, *, call_id: str | int, user: str | 
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("PickupFromQueue", {"call_id": call_id, "user": user}, None)
+    await self._invoke(
+        "PickupFromQueue",
+        {"call_id": call_id, "user": user},
+        None,
+        timeout=timeout,
+        retries=retries,
+    )
 
 
 @action("Transfer")
@@ -694,6 +993,8 @@ async def transfer(
     dst_queue: str | int | None = None,
     dst_user: str | int | None = None,
     type: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Transfer call with attended.
 
@@ -712,6 +1013,12 @@ async def transfer(
         dst_user: Transfer call to destination ID user (just one of the parameter number,
             dst_queue, dst_user). Exactly one of this and 'number', 'dst_queue'.
         type: Type of transfer: attended (default) or blind. One of 'attended', 'blind'.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -732,6 +1039,8 @@ async def transfer(
             "type": type,
         },
         None,
+        timeout=timeout,
+        retries=retries,
     )
 
 
@@ -746,6 +1055,8 @@ async def update_user(
     description: str | int | None = None,
     password: str | int | None = None,
     email: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> User:
     """Updates user.
 
@@ -760,6 +1071,12 @@ async def update_user(
         description: User's description.
         password: User's password.
         email: User's email.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -783,12 +1100,20 @@ async def update_user(
                 "email": email,
             },
             User,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("AboutCall")
-async def about_call(self: Namespace, *, id_call: str | int) -> tuple[CDRRecord, ...]:
+async def about_call(
+    self: Namespace,
+    *,
+    id_call: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> tuple[CDRRecord, ...]:
     """Call ``AboutCall``.
 
     Get CDR fields - caller, callee, user, queue, ringing time, speaking time, direction,
@@ -799,6 +1124,11 @@ async def about_call(self: Namespace, *, id_call: str | int) -> tuple[CDRRecord,
 
     Args:
         id_call: Unique ID call. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -810,7 +1140,13 @@ async def about_call(self: Namespace, *, id_call: str | int) -> tuple[CDRRecord,
     """
     return cast(
         "tuple[CDRRecord, ...]",
-        await self._invoke("AboutCall", {"id_call": id_call}, tuple[CDRRecord, ...]),
+        await self._invoke(
+            "AboutCall",
+            {"id_call": id_call},
+            tuple[CDRRecord, ...],
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
@@ -823,6 +1159,8 @@ async def click_to_call(
     agenttext: str | int | None = None,
     waitingtime: int | str | None = None,
     idcall: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> CreatedCall:
     """Creates an outbound call to the customer number in the queue Click to Call.
 
@@ -839,6 +1177,12 @@ async def click_to_call(
         waitingtime: How long in seconds the call waits in the queue until an operator
             answers. The default value is 7200 seconds.
         idcall: ID whereby we can find the CDR information and pass.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -860,6 +1204,8 @@ async def click_to_call(
                 "idcall": idcall,
             },
             CreatedCall,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -876,6 +1222,8 @@ async def create_remote_call(
     idcall: str | int | None = None,
     recording: bool | str | None = None,
     variables: Mapping[str, object] | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> CreatedCall:
     """Pass external phone number, where is call made to.
 
@@ -895,6 +1243,12 @@ async def create_remote_call(
         recording: record call.
         variables: Array hash variables, which can be used in PBX's dialplan. Variables are
             accessible via function HASH(CRMAPI,foo).
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -919,6 +1273,8 @@ async def create_remote_call(
                 "variables": variables,
             },
             CreatedCall,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -934,6 +1290,8 @@ async def get_attempts(
     users: Sequence[str | int] | str | int | None = None,
     skip: int | str | None = None,
     take: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Page[Attempt]:
     """Listing call centers attempts.
 
@@ -951,6 +1309,11 @@ async def get_attempts(
         users: Array ID of users.
         skip: Row offset, default value: 0.
         take: Row count, default value: 100.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -974,6 +1337,8 @@ async def get_attempts(
                 "take": take,
             },
             Page[Attempt],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -989,6 +1354,8 @@ def iter_attempts(
     users: Sequence[str | int] | str | int | None = None,
     page_size: int = 100,
     limit: int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AsyncIterator[Attempt]:
     """Iterate over every row of ``GetAttempts``, page by page.
 
@@ -1006,6 +1373,12 @@ def iter_attempts(
         users: Array ID of users.
         page_size: Rows per request (1 to 1000).
         limit: Stop after this many rows (all when None).
+        timeout: Timeouts of this call (of each page): a :class:`~daktela_async.Timeouts`,
+            one number for all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call (of each page): a
+            :class:`~daktela_async.RetryPolicy` or the number of retries; the client's by
+            default.
 
     Yields:
         One row at a time.
@@ -1027,14 +1400,28 @@ def iter_attempts(
         Attempt,
         page_size=page_size,
         limit=limit,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("DeviceStates")
-async def device_states(self: Namespace) -> tuple[DeviceState, ...]:
+async def device_states(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> tuple[DeviceState, ...]:
     """Get device states States: AVAILABLE UNAVAILABLE ONHOLD INUSE RINGING.
 
     ``DeviceStates``, API 3.0+ (Extensions); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1045,18 +1432,32 @@ async def device_states(self: Namespace) -> tuple[DeviceState, ...]:
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "tuple[DeviceState, ...]", await self._invoke("DeviceStates", {}, tuple[DeviceState, ...])
+        "tuple[DeviceState, ...]",
+        await self._invoke(
+            "DeviceStates", {}, tuple[DeviceState, ...], timeout=timeout, retries=retries
+        ),
     )
 
 
 @action("GetExtensionUsers")
-async def get_extension_users(self: Namespace, *, extension: str | int) -> Page[User]:
+async def get_extension_users(
+    self: Namespace,
+    *,
+    extension: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Page[User]:
     """Return users related with the given extension.
 
     ``GetExtensionUsers``, API 4.1+ (Extensions); a read: retried on transient failures.
 
     Args:
         extension: The extension name. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1067,7 +1468,14 @@ async def get_extension_users(self: Namespace, *, extension: str | int) -> Page[
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "Page[User]", await self._invoke("GetExtensionUsers", {"extension": extension}, Page[User])
+        "Page[User]",
+        await self._invoke(
+            "GetExtensionUsers",
+            {"extension": extension},
+            Page[User],
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
@@ -1082,6 +1490,8 @@ async def create_pause(
     paid: bool | str | None = None,
     billable: bool | str | None = None,
     code: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Call ``CreatePause``.
 
@@ -1104,6 +1514,12 @@ async def create_pause(
             Exactly one of this and 'paid'. Used by the document's example, missing from its
             list.
         code: Special code of a pause.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -1125,12 +1541,18 @@ async def create_pause(
         },
         None,
         path_id=id,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("GetPauses")
 async def get_pauses(
-    self: Namespace, id: str | int | None = None
+    self: Namespace,
+    id: str | int | None = None,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Mapping[str, Pause | LegacyPause]:
     """List of all pauses including the deleted ones.
 
@@ -1138,6 +1560,11 @@ async def get_pauses(
 
     Args:
         id: The record id, sent in the URL path.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1149,7 +1576,14 @@ async def get_pauses(
     """
     return cast(
         "Mapping[str, Pause | LegacyPause]",
-        await self._invoke("GetPauses", {}, Mapping[str, Pause | LegacyPause], path_id=id),
+        await self._invoke(
+            "GetPauses",
+            {},
+            Mapping[str, Pause | LegacyPause],
+            path_id=id,
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
@@ -1168,6 +1602,8 @@ async def cdr(
     dst_channels: Sequence[str | int] | str | int | None = None,
     min_price_call: float | int | str | None = None,
     billing: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[CDRBillingRecord, ...]:
     """List of CDR (Call Detail Records) with function call billing.
 
@@ -1195,6 +1631,11 @@ async def cdr(
             can specify multiple channels into the array.
         min_price_call: Will be listed only calls that are more expensive than here specify.
         billing: Boolean value, when get price.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1222,6 +1663,8 @@ async def cdr(
                 "billing": billing,
             },
             tuple[CDRBillingRecord, ...],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1235,6 +1678,8 @@ async def last_call_number(
     answered: bool | str | None = None,
     queues: Sequence[str | int] | str | int | None = None,
     queues_number: Sequence[str | int] | str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> LastCallNumber | None:
     """Call ``LastCallNumber``.
 
@@ -1249,6 +1694,11 @@ async def last_call_number(
         answered: Answering a call (true | false).
         queues: Area ID queues.
         queues_number: Area number queues (example 2000).
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1270,13 +1720,20 @@ async def last_call_number(
                 "queues_number": queues_number,
             },
             LastCallNumber | None,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("LastCall")
 async def last_call(
-    self: Namespace, *, user: str | int | None = None, extension: str | int | None = None
+    self: Namespace,
+    *,
+    user: str | int | None = None,
+    extension: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> LastCall | None:
     """Returns information about the current call or the last completed call.
 
@@ -1287,6 +1744,11 @@ async def last_call(
             Exactly one of this and 'extension'.
         extension: Number extension (do not have to fill in a required parameter user).
             Exactly one of this and 'user'.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1298,12 +1760,24 @@ async def last_call(
     """
     return cast(
         "LastCall | None",
-        await self._invoke("LastCall", {"user": user, "extension": extension}, LastCall | None),
+        await self._invoke(
+            "LastCall",
+            {"user": user, "extension": extension},
+            LastCall | None,
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
 @action("RTQueuePresence")
-async def rt_queue_presence(self: Namespace, *, queue: str | int) -> QueuePresence:
+async def rt_queue_presence(
+    self: Namespace,
+    *,
+    queue: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> QueuePresence:
     """Returns information whether the chats (Click-to-Call) queue online.
 
     If you are logged into that queue operators, it returns true. Suitable when you want to
@@ -1313,6 +1787,11 @@ async def rt_queue_presence(self: Namespace, *, queue: str | int) -> QueuePresen
 
     Args:
         queue: Number queue. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1323,15 +1802,30 @@ async def rt_queue_presence(self: Namespace, *, queue: str | int) -> QueuePresen
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "QueuePresence", await self._invoke("RTQueuePresence", {"queue": queue}, QueuePresence)
+        "QueuePresence",
+        await self._invoke(
+            "RTQueuePresence", {"queue": queue}, QueuePresence, timeout=timeout, retries=retries
+        ),
     )
 
 
 @action("RTStatsCalls")
-async def rt_stats_calls(self: Namespace) -> Mapping[str, RTStatsCall]:
+async def rt_stats_calls(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Mapping[str, RTStatsCall]:
     """Return current overview ongoing calls.
 
     ``RTStatsCalls``, API 3.5+ (Statistics); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1343,15 +1837,29 @@ async def rt_stats_calls(self: Namespace) -> Mapping[str, RTStatsCall]:
     """
     return cast(
         "Mapping[str, RTStatsCall]",
-        await self._invoke("RTStatsCalls", {}, Mapping[str, RTStatsCall]),
+        await self._invoke(
+            "RTStatsCalls", {}, Mapping[str, RTStatsCall], timeout=timeout, retries=retries
+        ),
     )
 
 
 @action("RTStatsPauses")
-async def rt_stats_pauses(self: Namespace) -> Mapping[str, RTStatsPause]:
+async def rt_stats_pauses(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Mapping[str, RTStatsPause]:
     """Return current overview of used pauses by agents.
 
     ``RTStatsPauses``, API 3.5+ (Statistics); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1363,7 +1871,9 @@ async def rt_stats_pauses(self: Namespace) -> Mapping[str, RTStatsPause]:
     """
     return cast(
         "Mapping[str, RTStatsPause]",
-        await self._invoke("RTStatsPauses", {}, Mapping[str, RTStatsPause]),
+        await self._invoke(
+            "RTStatsPauses", {}, Mapping[str, RTStatsPause], timeout=timeout, retries=retries
+        ),
     )
 
 
@@ -1373,6 +1883,8 @@ async def rt_stats_queues_summary(
     *,
     users: Sequence[str | int] | str | int | None = None,
     queues: Sequence[str | int] | str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> RTStatsQueuesSummary:
     """Return current overvirew about total count of agents, calls in each queue.
 
@@ -1381,6 +1893,11 @@ async def rt_stats_queues_summary(
     Args:
         users: ID of agents, who want to filter.
         queues: ID of queues, which want to filter.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1393,16 +1910,32 @@ async def rt_stats_queues_summary(
     return cast(
         "RTStatsQueuesSummary",
         await self._invoke(
-            "RTStatsQueuesSummary", {"users": users, "queues": queues}, RTStatsQueuesSummary
+            "RTStatsQueuesSummary",
+            {"users": users, "queues": queues},
+            RTStatsQueuesSummary,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("RTStatsQueues")
-async def rt_stats_queues(self: Namespace) -> Mapping[str, RTStatsQueue]:
+async def rt_stats_queues(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Mapping[str, RTStatsQueue]:
     """Return current overvirew about total count of agents, calls in each queue.
 
     ``RTStatsQueues``, API 3.5+ (Statistics); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1414,7 +1947,9 @@ async def rt_stats_queues(self: Namespace) -> Mapping[str, RTStatsQueue]:
     """
     return cast(
         "Mapping[str, RTStatsQueue]",
-        await self._invoke("RTStatsQueues", {}, Mapping[str, RTStatsQueue]),
+        await self._invoke(
+            "RTStatsQueues", {}, Mapping[str, RTStatsQueue], timeout=timeout, retries=retries
+        ),
     )
 
 
@@ -1424,7 +1959,9 @@ async def rt_stats_sessions(
     *,
     users: Sequence[str | int] | str | int | None = None,
     queues: Sequence[str | int] | str | int | None = None,
-) -> Mapping[str, RTStatsSession]:
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> RTStatsSessions:
     """Call ``RTStatsSessions``.
 
     Return current overvirew of logged agents with option to filter agents by queue, which
@@ -1435,6 +1972,11 @@ async def rt_stats_sessions(
     Args:
         users: Array of users IDs.
         queues: Array of queues IDs.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1445,9 +1987,13 @@ async def rt_stats_sessions(
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "Mapping[str, RTStatsSession]",
+        "RTStatsSessions",
         await self._invoke(
-            "RTStatsSessions", {"users": users, "queues": queues}, Mapping[str, RTStatsSession]
+            "RTStatsSessions",
+            {"users": users, "queues": queues},
+            RTStatsSessions,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1459,6 +2005,8 @@ async def rt_user_state(
     user: str | int | None = None,
     extension: str | int | None = None,
     hash: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AgentState:
     """Call ``RTUserState``.
 
@@ -1474,6 +2022,11 @@ async def rt_user_state(
             Exactly one of this and 'user'.
         hash: Hash of the last result: the answer waits for a change of state (up to 60 s;
             client timeout >= 70 s). Needs API 4.0.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1486,16 +2039,32 @@ async def rt_user_state(
     return cast(
         "AgentState",
         await self._invoke(
-            "RTUserState", {"user": user, "extension": extension, "hash": hash}, AgentState
+            "RTUserState",
+            {"user": user, "extension": extension, "hash": hash},
+            AgentState,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("RTUsersState")
-async def rt_users_state(self: Namespace) -> Mapping[str, AgentState]:
+async def rt_users_state(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> AgentStates:
     """Return array users with realtime state.
 
     ``RTUsersState``, API 4.1+ (Statistics); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1506,7 +2075,8 @@ async def rt_users_state(self: Namespace) -> Mapping[str, AgentState]:
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "Mapping[str, AgentState]", await self._invoke("RTUsersState", {}, Mapping[str, AgentState])
+        "AgentStates",
+        await self._invoke("RTUsersState", {}, AgentStates, timeout=timeout, retries=retries),
     )
 
 
@@ -1519,6 +2089,8 @@ async def stats_calls_repeated(
     queues: Sequence[str | int] | str | int | None = None,
     phonenumber: str | int | None = None,
     count: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[StatsCallsRepeatedRow, ...]:
     """Returns the same number of calls that are repeated at a specified interval.
 
@@ -1533,6 +2105,11 @@ async def stats_calls_repeated(
         phonenumber: Phone number.
         count: Show only telephone numbers, where the number of repeated calls larger (in
             the excerpt call_total).
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1554,6 +2131,8 @@ async def stats_calls_repeated(
                 "count": count,
             },
             tuple[StatsCallsRepeatedRow, ...],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1573,6 +2152,8 @@ async def stats_calls(
     users: Sequence[str | int] | str | int | None = None,
     skip: int | str | None = None,
     take: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Page[StatsCallRow]:
     """Listing call centers calls.
 
@@ -1594,6 +2175,11 @@ async def stats_calls(
         users: Array ID of users.
         skip: Row offset, default value: 0.
         take: Row count, default value: 100.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1621,6 +2207,8 @@ async def stats_calls(
                 "take": take,
             },
             Page[StatsCallRow],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1640,6 +2228,8 @@ def iter_stats_calls(
     users: Sequence[str | int] | str | int | None = None,
     page_size: int = 100,
     limit: int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AsyncIterator[StatsCallRow]:
     """Iterate over every row of ``StatsCalls``, page by page.
 
@@ -1661,6 +2251,12 @@ def iter_stats_calls(
         users: Array ID of users.
         page_size: Rows per request (1 to 1000).
         limit: Stop after this many rows (all when None).
+        timeout: Timeouts of this call (of each page): a :class:`~daktela_async.Timeouts`,
+            one number for all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call (of each page): a
+            :class:`~daktela_async.RetryPolicy` or the number of retries; the client's by
+            default.
 
     Yields:
         One row at a time.
@@ -1686,6 +2282,8 @@ def iter_stats_calls(
         StatsCallRow,
         page_size=page_size,
         limit=limit,
+        timeout=timeout,
+        retries=retries,
     )
 
 
@@ -1697,6 +2295,8 @@ async def stats_trace(
     datetime_to: dt.datetime | dt.date | str,
     user: str | int,
     trace: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[StatsTraceRow, ...]:
     """Call ``StatsTrace``.
 
@@ -1713,6 +2313,11 @@ async def stats_trace(
         user: Login name of user, that want to trace. Mandatory.
         trace: What action want to list. If not specified, all actions will liested (all).
             One of 'all', 'call', 'pause', 'queue', 'login'.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1733,6 +2338,8 @@ async def stats_trace(
                 "trace": trace,
             },
             tuple[StatsTraceRow, ...],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1747,6 +2354,8 @@ async def stats_users_pauses(
     pauses: Sequence[str | int] | str | int | None = None,
     skip: int | str | None = None,
     take: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Page[StatsUserPauseRow]:
     """Chronological lists of user's logins on pauses.
 
@@ -1761,6 +2370,11 @@ async def stats_users_pauses(
         pauses: array ID of pauses.
         skip: Row offset, default value: 0.
         take: Row count, default value: 100.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1783,6 +2397,8 @@ async def stats_users_pauses(
                 "take": take,
             },
             Page[StatsUserPauseRow],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1797,6 +2413,8 @@ def iter_stats_users_pauses(
     pauses: Sequence[str | int] | str | int | None = None,
     page_size: int = 100,
     limit: int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AsyncIterator[StatsUserPauseRow]:
     """Iterate over every row of ``StatsUsersPauses``, page by page.
 
@@ -1813,6 +2431,12 @@ def iter_stats_users_pauses(
         pauses: array ID of pauses.
         page_size: Rows per request (1 to 1000).
         limit: Stop after this many rows (all when None).
+        timeout: Timeouts of this call (of each page): a :class:`~daktela_async.Timeouts`,
+            one number for all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call (of each page): a
+            :class:`~daktela_async.RetryPolicy` or the number of retries; the client's by
+            default.
 
     Yields:
         One row at a time.
@@ -1833,6 +2457,8 @@ def iter_stats_users_pauses(
         StatsUserPauseRow,
         page_size=page_size,
         limit=limit,
+        timeout=timeout,
+        retries=retries,
     )
 
 
@@ -1845,6 +2471,8 @@ async def stats_users_queues(
     users: Sequence[str | int] | str | int | None = None,
     skip: int | str | None = None,
     take: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Page[StatsUserQueueRow]:
     """Chronological lists of user's logins in a queues.
 
@@ -1858,6 +2486,11 @@ async def stats_users_queues(
         users: array ID users.
         skip: Row offset, default value: 0.
         take: Row count, default value: 100.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1879,6 +2512,8 @@ async def stats_users_queues(
                 "take": take,
             },
             Page[StatsUserQueueRow],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1892,6 +2527,8 @@ def iter_stats_users_queues(
     users: Sequence[str | int] | str | int | None = None,
     page_size: int = 100,
     limit: int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AsyncIterator[StatsUserQueueRow]:
     """Iterate over every row of ``StatsUsersQueues``, page by page.
 
@@ -1907,6 +2544,12 @@ def iter_stats_users_queues(
         users: array ID users.
         page_size: Rows per request (1 to 1000).
         limit: Stop after this many rows (all when None).
+        timeout: Timeouts of this call (of each page): a :class:`~daktela_async.Timeouts`,
+            one number for all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call (of each page): a
+            :class:`~daktela_async.RetryPolicy` or the number of retries; the client's by
+            default.
 
     Yields:
         One row at a time.
@@ -1922,6 +2565,8 @@ def iter_stats_users_queues(
         StatsUserQueueRow,
         page_size=page_size,
         limit=limit,
+        timeout=timeout,
+        retries=retries,
     )
 
 
@@ -1934,6 +2579,8 @@ async def stats_users_sessions(
     users: Sequence[str | int] | str | int | None = None,
     skip: int | str | None = None,
     take: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Page[StatsUserSessionRow]:
     """Chronological lists of login users in a call center.
 
@@ -1947,6 +2594,11 @@ async def stats_users_sessions(
         users: array ID users.
         skip: Row offset, default value: 0.
         take: Row count, default value: 100.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -1968,6 +2620,8 @@ async def stats_users_sessions(
                 "take": take,
             },
             Page[StatsUserSessionRow],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -1981,6 +2635,8 @@ def iter_stats_users_sessions(
     users: Sequence[str | int] | str | int | None = None,
     page_size: int = 100,
     limit: int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AsyncIterator[StatsUserSessionRow]:
     """Iterate over every row of ``StatsUsersSessions``, page by page.
 
@@ -1996,6 +2652,12 @@ def iter_stats_users_sessions(
         users: array ID users.
         page_size: Rows per request (1 to 1000).
         limit: Stop after this many rows (all when None).
+        timeout: Timeouts of this call (of each page): a :class:`~daktela_async.Timeouts`,
+            one number for all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call (of each page): a
+            :class:`~daktela_async.RetryPolicy` or the number of retries; the client's by
+            default.
 
     Yields:
         One row at a time.
@@ -2011,17 +2673,31 @@ def iter_stats_users_sessions(
         StatsUserSessionRow,
         page_size=page_size,
         limit=limit,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("GetSMSSettings")
-async def get_sms_settings(self: Namespace) -> SMSSettingsInfo:
+async def get_sms_settings(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> SMSSettingsInfo:
     """Call ``GetSMSSettings``.
 
     You get a URL and email callbacks when incoming and outgoing SMS messages, times when
     you can send SMS messages and the number of messages sent per time period.
 
     ``GetSMSSettings``, API 3.1+ (SMS, SMSConnect); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2031,7 +2707,10 @@ async def get_sms_settings(self: Namespace) -> SMSSettingsInfo:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    return cast("SMSSettingsInfo", await self._invoke("GetSMSSettings", {}, SMSSettingsInfo))
+    return cast(
+        "SMSSettingsInfo",
+        await self._invoke("GetSMSSettings", {}, SMSSettingsInfo, timeout=timeout, retries=retries),
+    )
 
 
 @action("GetSMS")
@@ -2048,6 +2727,8 @@ async def get_sms(
     port: int | str | None = None,
     datetime_from: dt.datetime | dt.date | str | None = None,
     datetime_to: dt.datetime | dt.date | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[SMSMessage, ...]:
     """Call ``GetSMS``.
 
@@ -2070,6 +2751,11 @@ async def get_sms(
         port: Only messages sent via this port.
         datetime_from: Start date and time in format YYYY-MM-DD HH:MM:SS.
         datetime_to: End date and time in format YYYY-MM-DD HH:MM:SS.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2096,12 +2782,20 @@ async def get_sms(
             },
             tuple[SMSMessage, ...],
             path_id=id,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("RemoveGroupSMS")
-async def remove_group_sms(self: Namespace, id: str | int) -> GroupSMSRemoved:
+async def remove_group_sms(
+    self: Namespace,
+    id: str | int,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> GroupSMSRemoved:
     """Cancels sending all group SMS in waiting state.
 
     Returns count of cancelled SMS messages.
@@ -2111,6 +2805,12 @@ async def remove_group_sms(self: Namespace, id: str | int) -> GroupSMSRemoved:
 
     Args:
         id: The record id, sent in the URL path. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2121,7 +2821,10 @@ async def remove_group_sms(self: Namespace, id: str | int) -> GroupSMSRemoved:
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "GroupSMSRemoved", await self._invoke("RemoveGroupSMS", {}, GroupSMSRemoved, path_id=id)
+        "GroupSMSRemoved",
+        await self._invoke(
+            "RemoveGroupSMS", {}, GroupSMSRemoved, path_id=id, timeout=timeout, retries=retries
+        ),
     )
 
 
@@ -2137,6 +2840,8 @@ async def send_group_sms(
     accountcode: str | int | None = None,
     priority: int | str | None = None,
     datetime_scheduled: dt.datetime | dt.date | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Mapping[str, SentSMS]:
     """Send group SMS via hosting gateway.
 
@@ -2158,6 +2863,12 @@ async def send_group_sms(
         priority: Priority. Range is 0 (low) to 20 (high). Default is 10. From 0 to 20.
         datetime_scheduled: Scheduled date and time for your message. Format YYYY-MM-DD
             HH:MM:SS.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2182,6 +2893,8 @@ async def send_group_sms(
                 "datetime_scheduled": datetime_scheduled,
             },
             Mapping[str, SentSMS],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -2201,6 +2914,8 @@ async def send_sms(
     port: int | str | None = None,
     priority: int | str | None = None,
     datetime_scheduled: dt.datetime | dt.date | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> SentSMS:
     """Send SMS via hosting gateway.
 
@@ -2227,6 +2942,12 @@ async def send_sms(
         priority: Priority. Range is 0 (low) to 20 (high). Default is 10. From 0 to 20.
         datetime_scheduled: Scheduled date and time for your message. Format YYYY-MM-DD
             HH:MM:SS.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2254,6 +2975,8 @@ async def send_sms(
                 "datetime_scheduled": datetime_scheduled,
             },
             SentSMS,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -2270,6 +2993,8 @@ async def set_sms_settings(
     sending_rate_time: int | str | None = None,
     allowed_hour_begin: int | str | None = None,
     allowed_hour_end: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Call ``SetSMSSettings``.
 
@@ -2294,6 +3019,12 @@ async def set_sms_settings(
             server). Set to 0 for disable. From 0 to 23.
         allowed_hour_end: Last hour, when messages can be send (others wait on the server).
             Set to 0 for disable. From 0 to 23.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -2316,12 +3047,19 @@ async def set_sms_settings(
             "allowed_hour_end": allowed_hour_end,
         },
         None,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("StatusGroupSMS")
 async def status_group_sms(
-    self: Namespace, id: str | int | None = None, *, waiting: bool | str | None = None
+    self: Namespace,
+    id: str | int | None = None,
+    *,
+    waiting: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Mapping[str, GroupSMSStatus]:
     """Returns sent/wating/error message counts.
 
@@ -2330,6 +3068,11 @@ async def status_group_sms(
     Args:
         id: The record id, sent in the URL path.
         waiting: Set true when you need information only about waiting messages.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2342,16 +3085,33 @@ async def status_group_sms(
     return cast(
         "Mapping[str, GroupSMSStatus]",
         await self._invoke(
-            "StatusGroupSMS", {"waiting": waiting}, Mapping[str, GroupSMSStatus], path_id=id
+            "StatusGroupSMS",
+            {"waiting": waiting},
+            Mapping[str, GroupSMSStatus],
+            path_id=id,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("StatusSMS")
-async def status_sms(self: Namespace) -> SMSStatus:
+async def status_sms(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> SMSStatus:
     """Returns total count of SMS to send and last sent SMS date.
 
     ``StatusSMS``, API 3.1+ (SMS); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2361,7 +3121,10 @@ async def status_sms(self: Namespace) -> SMSStatus:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    return cast("SMSStatus", await self._invoke("StatusSMS", {}, SMSStatus))
+    return cast(
+        "SMSStatus",
+        await self._invoke("StatusSMS", {}, SMSStatus, timeout=timeout, retries=retries),
+    )
 
 
 @action("GetSMSConnect")
@@ -2374,6 +3137,8 @@ async def get_sms_connect(
     datetime_from: dt.datetime | dt.date | str | None = None,
     datetime_to: dt.datetime | dt.date | str | None = None,
     accountcode: Sequence[str | int] | str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Mapping[str, SMSConnectMessage]:
     """Call ``GetSMSConnect``.
 
@@ -2390,6 +3155,11 @@ async def get_sms_connect(
         datetime_to: End date and time in format YYYY-MM-DD HH:MM:SS.
         accountcode: Optional message identification at outgoing message. You may pass the
             array, if you need more accoutcodes.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2412,6 +3182,8 @@ async def get_sms_connect(
             },
             Mapping[str, SMSConnectMessage],
             path_id=id,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -2427,6 +3199,8 @@ async def send_group_sms_connect(
     priority: int | str | None = None,
     datetime_scheduled: dt.datetime | dt.date | str | None = None,
     sender: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Mapping[str, SentSMS]:
     """Send group SMS via hosting gateway.
 
@@ -2447,6 +3221,12 @@ async def send_group_sms_connect(
             HH:MM:SS.
         sender: Outbound identification. This identification must be allowed. Default is
             Info.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2470,6 +3250,8 @@ async def send_group_sms_connect(
                 "sender": sender,
             },
             Mapping[str, SentSMS],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -2486,6 +3268,8 @@ async def send_sms_connect(
     datetime_scheduled: dt.datetime | dt.date | str | None = None,
     sender: str | int | None = None,
     unicode: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> SentSMS:
     """Sends SMS message.
 
@@ -2506,6 +3290,12 @@ async def send_sms_connect(
             Info.
         unicode: SMS message is in unicode. Maximum length of one SMS is shortned to 70
             characters.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2530,15 +3320,29 @@ async def send_sms_connect(
                 "unicode": unicode,
             },
             SentSMS,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("StatusSMSConnect")
-async def status_sms_connect(self: Namespace) -> SMSStatus:
+async def status_sms_connect(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> SMSStatus:
     """Returns total count of SMS to send.
 
     ``StatusSMSConnect``, API 4.1+ (SMSConnect); a read: retried on transient failures.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2548,7 +3352,10 @@ async def status_sms_connect(self: Namespace) -> SMSStatus:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    return cast("SMSStatus", await self._invoke("StatusSMSConnect", {}, SMSStatus))
+    return cast(
+        "SMSStatus",
+        await self._invoke("StatusSMSConnect", {}, SMSStatus, timeout=timeout, retries=retries),
+    )
 
 
 @action("CallScriptClose")
@@ -2563,6 +3370,8 @@ async def call_script_close(
     user: str | int | None = None,
     fields: Mapping[str, object] | None = None,
     pause: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> CallScriptClosed:
     """Saves and closes open call script by operator, including logout from WRAP pause.
 
@@ -2581,6 +3390,12 @@ async def call_script_close(
         fields: Array optional form's inputs to set. Array key is unique input's name.
         pause: Unique pause name to switch to from WRAP after the form is saved; if not
             given, the user leaves WRAP pause.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2605,12 +3420,20 @@ async def call_script_close(
                 "pause": pause,
             },
             CallScriptClosed,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("CallScriptOpened")
-async def call_script_opened(self: Namespace, *, user: str | int) -> CallScriptOpened:
+async def call_script_opened(
+    self: Namespace,
+    *,
+    user: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> CallScriptOpened:
     """Returns information about open call script.
 
     Open forms protects release from pause or logout from call centre, so these forms have
@@ -2620,6 +3443,11 @@ async def call_script_opened(self: Namespace, *, user: str | int) -> CallScriptO
 
     Args:
         user: Operator's login name. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2630,7 +3458,10 @@ async def call_script_opened(self: Namespace, *, user: str | int) -> CallScriptO
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "CallScriptOpened", await self._invoke("CallScriptOpened", {"user": user}, CallScriptOpened)
+        "CallScriptOpened",
+        await self._invoke(
+            "CallScriptOpened", {"user": user}, CallScriptOpened, timeout=timeout, retries=retries
+        ),
     )
 
 
@@ -2652,6 +3483,8 @@ async def copy_records(
     update_agent: str | int | None = None,
     update_datetime_nextcall: dt.datetime | dt.date | str | None = None,
     update_datetime_modify: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Call ``CopyRecords``.
 
@@ -2690,6 +3523,12 @@ async def copy_records(
             calls.
         update_datetime_modify: Whether to change the date of the last modification in the
             target campaign while copying (yes / no).
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -2718,6 +3557,8 @@ async def copy_records(
             "update_datetime_modify": update_datetime_modify,
         },
         None,
+        timeout=timeout,
+        retries=retries,
     )
 
 
@@ -2730,6 +3571,8 @@ async def create_record(
     fields: Mapping[str, object] | None = None,
     user: str | int | None = None,
     nextcall: dt.datetime | dt.date | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> RecordWriteResult:
     """Import a data of one record into the outbounder campaign.
 
@@ -2747,6 +3590,12 @@ async def create_record(
         user: Pass if you want to assign an imported contact to the specific user ID.
         nextcall: Pass if you want to specify the date since the imported contacts should be
             called.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2768,12 +3617,20 @@ async def create_record(
                 "nextcall": nextcall,
             },
             RecordWriteResult,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("DeleteRecord")
-async def delete_record(self: Namespace, *, record: str | int) -> int:
+async def delete_record(
+    self: Namespace,
+    *,
+    record: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> int:
     """Deletes a record.
 
     ``DeleteRecord``, API 4.1+ (Forms); a write: never resent once it may have reached the
@@ -2781,6 +3638,12 @@ async def delete_record(self: Namespace, *, record: str | int) -> int:
 
     Args:
         record: Record's ID. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -2790,7 +3653,12 @@ async def delete_record(self: Namespace, *, record: str | int) -> int:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    return cast("int", await self._invoke("DeleteRecord", {"record": record}, int))
+    return cast(
+        "int",
+        await self._invoke(
+            "DeleteRecord", {"record": record}, int, timeout=timeout, retries=retries
+        ),
+    )
 
 
 @action("ExportData")
@@ -2808,6 +3676,8 @@ async def export_data(
     callstatuses: Sequence[str | int] | str | int | None = None,
     agents: Sequence[str | int] | str | int | None = None,
     phonenumber: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[Mapping[str, ExportField], ...]:
     """Exports form data from campaign by search fields.
 
@@ -2833,6 +3703,11 @@ async def export_data(
         agents: Array if ID agents (If not specified, export all).
         phonenumber: Phone number, which is in form's phone number (If not specified, export
             all).
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2860,18 +3735,31 @@ async def export_data(
                 "phonenumber": phonenumber,
             },
             tuple[Mapping[str, ExportField], ...],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("GetRecordAttempts")
-async def get_record_attempts(self: Namespace, *, record: str | int) -> RecordAttempts:
+async def get_record_attempts(
+    self: Namespace,
+    *,
+    record: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> RecordAttempts:
     """Get record's answered and unanswered calls count.
 
     ``GetRecordAttempts``, API 4.1+ (Forms); a read: retried on transient failures.
 
     Args:
         record: record's ID. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2883,18 +3771,35 @@ async def get_record_attempts(self: Namespace, *, record: str | int) -> RecordAt
     """
     return cast(
         "RecordAttempts",
-        await self._invoke("GetRecordAttempts", {"record": record}, RecordAttempts),
+        await self._invoke(
+            "GetRecordAttempts",
+            {"record": record},
+            RecordAttempts,
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
 @action("GetRecordSnapshots")
-async def get_record_snapshots(self: Namespace, *, record: str | int) -> Page[RecordSnapshot]:
+async def get_record_snapshots(
+    self: Namespace,
+    *,
+    record: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Page[RecordSnapshot]:
     """Get record's snapshots.
 
     ``GetRecordSnapshots``, API 4.1+ (Forms); a read: retried on transient failures.
 
     Args:
         record: record's ID. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2906,7 +3811,13 @@ async def get_record_snapshots(self: Namespace, *, record: str | int) -> Page[Re
     """
     return cast(
         "Page[RecordSnapshot]",
-        await self._invoke("GetRecordSnapshots", {"record": record}, Page[RecordSnapshot]),
+        await self._invoke(
+            "GetRecordSnapshots",
+            {"record": record},
+            Page[RecordSnapshot],
+            timeout=timeout,
+            retries=retries,
+        ),
     )
 
 
@@ -2919,6 +3830,8 @@ async def get_records(
     sort: str | int | None = None,
     skip: int | str | None = None,
     take: int | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> Page[Record]:
     """Gets records.
 
@@ -2930,6 +3843,11 @@ async def get_records(
         sort: Sort.
         skip: Offset.
         take: Limit.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -2945,6 +3863,8 @@ async def get_records(
             "GetRecords",
             {"q": q, "filter": filter, "sort": sort, "skip": skip, "take": take},
             Page[Record],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -2958,6 +3878,8 @@ def iter_records(
     sort: str | int | None = None,
     page_size: int = 100,
     limit: int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> AsyncIterator[Record]:
     """Iterate over every row of ``GetRecords``, page by page.
 
@@ -2971,6 +3893,12 @@ def iter_records(
         sort: Sort.
         page_size: Rows per request (1 to 1000).
         limit: Stop after this many rows (all when None).
+        timeout: Timeouts of this call (of each page): a :class:`~daktela_async.Timeouts`,
+            one number for all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call (of each page): a
+            :class:`~daktela_async.RetryPolicy` or the number of retries; the client's by
+            default.
 
     Yields:
         One row at a time.
@@ -2986,20 +3914,33 @@ def iter_records(
         Record,
         page_size=page_size,
         limit=limit,
+        timeout=timeout,
+        retries=retries,
     )
 
 
 @action("GetStatuses")
-async def get_statuses(
-    self: Namespace, id: str | int | None = None, *, queue: str | int | None = None
-) -> Mapping[str, FormStatus] | tuple[DialerStatus, ...]:
+async def forms_get_statuses(
+    self: Namespace,
+    id: str | int | None = None,
+    *,
+    queue: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> Mapping[str, FormStatus]:
     """Return all defined statuses.
 
-    ``GetStatuses``, API 3.8+ (Forms, Autodialer); a read: retried on transient failures.
+    ``GetStatuses``, API 3.8+ (Forms); a read: retried on transient failures. The Forms
+    form: Autodialer has another action of the same name.
 
     Args:
         id: The record id, sent in the URL path.
         queue: Get info only for this queue name.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -3010,12 +3951,55 @@ async def get_statuses(
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "Mapping[str, FormStatus] | tuple[DialerStatus, ...]",
+        "Mapping[str, FormStatus]",
         await self._invoke(
             "GetStatuses",
             {"queue": queue},
-            Mapping[str, FormStatus] | tuple[DialerStatus, ...],
+            Mapping[str, FormStatus],
             path_id=id,
+            section="Forms",
+            timeout=timeout,
+            retries=retries,
+        ),
+    )
+
+
+@action("GetStatuses")
+async def autodialer_get_statuses(
+    self: Namespace,
+    *,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> tuple[DialerStatus, ...]:
+    """Return statuses for checking numbers.
+
+    ``GetStatuses``, API 4.0+ (Autodialer); a read: retried on transient failures. The
+    Autodialer form: Forms has another action of the same name.
+
+    Args:
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
+
+    Returns:
+        The decoded result.
+
+    Raises:
+        DaktelaUsageError: Bad input, found before anything is sent.
+        DaktelaAPIError: The server refused (its message is kept).
+        DaktelaError: Any other failure (transport, HTTP status, decoding).
+    """
+    return cast(
+        "tuple[DialerStatus, ...]",
+        await self._invoke(
+            "GetStatuses",
+            {},
+            tuple[DialerStatus, ...],
+            section="Autodialer",
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -3037,6 +4021,8 @@ async def move_records(
     update_callstatus: str | int | None = None,
     update_agent: str | int | None = None,
     update_datetime_nextcall: dt.datetime | dt.date | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Call ``MoveRecords``.
 
@@ -3073,6 +4059,12 @@ async def move_records(
             empty to free the user.
         update_datetime_nextcall: Pass to determine to which date and time to schedule a
             calls.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -3100,6 +4092,8 @@ async def move_records(
             "update_datetime_nextcall": update_datetime_nextcall,
         },
         None,
+        timeout=timeout,
+        retries=retries,
     )
 
 
@@ -3109,6 +4103,8 @@ async def simple_search_contact(
     *,
     phonenumber: str | int,
     queues: Sequence[str | int] | str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[ContactMatch, ...]:
     """Returns all contacts (with form structure), which corresponds to search filter.
 
@@ -3117,6 +4113,11 @@ async def simple_search_contact(
     Args:
         phonenumber: MSISDN to search. Mandatory.
         queues: array campaign numbers where search is executed.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -3132,6 +4133,8 @@ async def simple_search_contact(
             "SimpleSearchContact",
             {"phonenumber": phonenumber, "queues": queues},
             tuple[ContactMatch, ...],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -3148,6 +4151,8 @@ async def update_record(
     status: str | int | None = None,
     action: str | int | None = None,
     nextcall: dt.datetime | dt.date | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> RecordWriteResult:
     """Updates a record based on the input parameters.
 
@@ -3167,6 +4172,12 @@ async def update_record(
             nextcall. One of '0', '5', '6'.
         nextcall: Pass if you want to specify the date since the imported contacts should be
             called.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -3191,6 +4202,8 @@ async def update_record(
                 "nextcall": nextcall,
             },
             RecordWriteResult,
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
@@ -3202,6 +4215,8 @@ async def create_event(
     event: str | int,
     params: Mapping[str, object] | None = None,
     time: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> tuple[Mapping[str, Any], ...]:
     """Call ``CreateEvent``.
 
@@ -3217,6 +4232,12 @@ async def create_event(
             module. Key in array is variable name.
         time: Date and time when this event will be run. (Format is same as is used in
             function strtotime).
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -3232,12 +4253,21 @@ async def create_event(
             "CreateEvent",
             {"event": event, "params": params, "time": time},
             tuple[Mapping[str, Any], ...],
+            timeout=timeout,
+            retries=retries,
         ),
     )
 
 
 @action("ActivityClose")
-async def activity_close(self: Namespace, *, activity: str | int, status: str | int) -> None:
+async def activity_close(
+    self: Namespace,
+    *,
+    activity: str | int,
+    status: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> None:
     """Closes activity to defined state.
 
     ``ActivityClose``, API 4.0+ (Activities); a write: never resent once it may have reached
@@ -3246,6 +4276,12 @@ async def activity_close(self: Namespace, *, activity: str | int, status: str | 
     Args:
         activity: Unique activity's name. Mandatory.
         status: Unique state's name. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -3255,12 +4291,23 @@ async def activity_close(self: Namespace, *, activity: str | int, status: str | 
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("ActivityClose", {"activity": activity, "status": status}, None)
+    await self._invoke(
+        "ActivityClose",
+        {"activity": activity, "status": status},
+        None,
+        timeout=timeout,
+        retries=retries,
+    )
 
 
 @action("ActivityUpdate")
 async def activity_update(
-    self: Namespace, *, activities: Sequence[str | int] | str | int, status: str | int
+    self: Namespace,
+    *,
+    activities: Sequence[str | int] | str | int,
+    status: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> None:
     """Changes activity's to defined state.
 
@@ -3270,6 +4317,12 @@ async def activity_update(
     Args:
         activities: Unique activity's name. Mandatory.
         status: Unique state name. Mandatory.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         Nothing: the server answers with no result.
@@ -3279,11 +4332,23 @@ async def activity_update(
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    await self._invoke("ActivityUpdate", {"activities": activities, "status": status}, None)
+    await self._invoke(
+        "ActivityUpdate",
+        {"activities": activities, "status": status},
+        None,
+        timeout=timeout,
+        retries=retries,
+    )
 
 
 @action("CheckNumber")
-async def check_number(self: Namespace, *, number: str | int) -> NumberCheck:
+async def check_number(
+    self: Namespace,
+    *,
+    number: str | int,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
+) -> NumberCheck:
     """Checks number in autodialer and returns status.
 
     ``CheckNumber``, API 4.0+ (Autodialer); a read: retried on transient failures.
@@ -3291,6 +4356,11 @@ async def check_number(self: Namespace, *, number: str | int) -> NumberCheck:
     Args:
         number: Phone number to check (used by the example, not listed). Mandatory. Used by
             the document's example, missing from its list.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The decoded result.
@@ -3300,7 +4370,12 @@ async def check_number(self: Namespace, *, number: str | int) -> NumberCheck:
         DaktelaAPIError: The server refused (its message is kept).
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
-    return cast("NumberCheck", await self._invoke("CheckNumber", {"number": number}, NumberCheck))
+    return cast(
+        "NumberCheck",
+        await self._invoke(
+            "CheckNumber", {"number": number}, NumberCheck, timeout=timeout, retries=retries
+        ),
+    )
 
 
 @action("EmailCreate")
@@ -3313,6 +4388,8 @@ async def email_create(
     body: str | int,
     user: str | int | None = None,
     name: str | int | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> EmailCreated:
     """Creates email.
 
@@ -3326,6 +4403,12 @@ async def email_create(
         body: Body (HTML/plaintext). Mandatory.
         user: User's login.
         name: Unique identifier of the email.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default (as in
+            :meth:`~daktela_async.DaktelaClient.call`).
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default. A write is resent only when the request
+            certainly never left the client.
 
     Returns:
         The decoded result.
@@ -3348,5 +4431,7 @@ async def email_create(
                 "name": name,
             },
             EmailCreated,
+            timeout=timeout,
+            retries=retries,
         ),
     )

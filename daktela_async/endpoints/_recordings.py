@@ -14,6 +14,7 @@ from typing import cast
 
 import anyio
 
+from .._config import NOT_GIVEN, NotGiven, RetryPolicy, Timeouts
 from .._envelope import SecretLike, decode_envelope, snippet
 from .._errors import DaktelaDecodeError
 from ._base import Namespace, action, prepare_params
@@ -70,7 +71,12 @@ async def _envelope_head(first: bytes, chunks: AsyncIterator[bytes]) -> bytes:
 
 @action(_ACTION)
 async def get_recording(
-    self: Namespace, *, recording_hash: str, octetstream: bool | str | None = None
+    self: Namespace,
+    *,
+    recording_hash: str,
+    octetstream: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
+    retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
 ) -> bytes:
     """Download a recording into memory.
 
@@ -79,6 +85,10 @@ async def get_recording(
     Args:
         recording_hash: The hash from ``AboutCall`` (``CDRRecord.recording_hash``).
         octetstream: Ask for ``application/octet-stream`` instead of the audio type.
+        timeout: Timeouts of this call: a :class:`~daktela_async.Timeouts`, one number for
+            all of them or ``None`` for none; the client's by default.
+        retries: Retry policy of this call: a :class:`~daktela_async.RetryPolicy` or the
+            number of retries; the client's by default.
 
     Returns:
         The recording's bytes (WAV or MP3).
@@ -87,7 +97,9 @@ async def get_recording(
         DaktelaAPIError: The server answered with an error envelope (unknown hash).
         DaktelaError: Any other failure.
     """
-    raw = await self._client.call_raw(_ACTION, query=_query(recording_hash, octetstream))
+    raw = await self._client.call_raw(
+        _ACTION, query=_query(recording_hash, octetstream), timeout=timeout, retries=retries
+    )
     _check_audio(raw.content_type, raw.content, self._client._token)
     return raw.content
 
@@ -98,15 +110,20 @@ async def stream_recording(
     recording_hash: str,
     octetstream: bool | str | None = None,
     chunk_size: int = _CHUNK,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
 ) -> AsyncIterator[bytes]:
     """Yield a recording in chunks as they arrive, without holding it in memory.
 
-    Streams are not retried: part of the audio may already have been consumed.
+    Streams are not retried (part of the audio may already have been consumed), so there
+    is no ``retries=``.
 
     Args:
         recording_hash: The hash from ``AboutCall``.
         octetstream: Ask for ``application/octet-stream`` instead of the audio type.
         chunk_size: Bytes per chunk.
+        timeout: Timeouts of this download (a :class:`~daktela_async.Timeouts`, one
+            number or ``None``); the client's by default. The deadline covers only the
+            wait for the answer's headers, the other timeouts each read.
 
     Yields:
         Chunks of the recording.
@@ -116,7 +133,7 @@ async def stream_recording(
         DaktelaError: Any other failure.
     """
     query = _query(recording_hash, octetstream)
-    async with self._client.stream_raw(_ACTION, query=query) as response:
+    async with self._client.stream_raw(_ACTION, query=query, timeout=timeout) as response:
         secret = self._client._token
         if "json" in response.headers.get("content-type", ""):
             raw_chunks = cast("AsyncGenerator[bytes, None]", response.aiter_bytes(chunk_size))
@@ -140,13 +157,17 @@ async def save_recording(
     *,
     recording_hash: str,
     octetstream: bool | str | None = None,
+    timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
 ) -> int:
     """Write a recording to *path*, chunk by chunk; a partial file is removed on failure.
+
+    Like :func:`stream_recording`, it is not retried and takes no ``retries=``.
 
     Args:
         path: Where to write the audio.
         recording_hash: The hash from ``AboutCall``.
         octetstream: Ask for ``application/octet-stream`` instead of the audio type.
+        timeout: Timeouts of this download, as for :func:`stream_recording`.
 
     Returns:
         The number of bytes written.
@@ -159,7 +180,7 @@ async def save_recording(
     try:
         async with await anyio.open_file(target, "wb") as file:
             async for chunk in stream_recording(
-                self, recording_hash=recording_hash, octetstream=octetstream
+                self, recording_hash=recording_hash, octetstream=octetstream, timeout=timeout
             ):
                 await file.write(chunk)
                 written += len(chunk)

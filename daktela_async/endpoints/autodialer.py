@@ -19,5 +19,5 @@ class Autodialer(Namespace):
 
     __slots__ = ()
 
-    get_statuses = _methods.get_statuses
+    get_statuses = _methods.autodialer_get_statuses
     check_number = _methods.check_number

@@ -29,7 +29,7 @@ class Forms(Namespace):
     get_record_snapshots = _methods.get_record_snapshots
     get_records = _methods.get_records
     iter_records = _methods.iter_records
-    get_statuses = _methods.get_statuses
+    get_statuses = _methods.forms_get_statuses
     move_records = _methods.move_records
     simple_search_contact = _methods.simple_search_contact
     update_record = _methods.update_record

@@ -105,6 +105,22 @@ class StatsTables:
             for key, before, after in table_changes(previous, table)
         ]
 
+    def seed(self, known: Mapping[str, Mapping[str, Any]]) -> None:
+        """Take *known* rows (by table) as the last poll: the next one diffs against them."""
+        for name, rows in known.items():
+            if name == "summary":
+                summary = rows.get("summary")
+                if isinstance(summary, RTStatsQueuesSummary):
+                    self.summary = summary
+            elif name in self.tables:
+                self.tables[name] = dict(rows)
+
+    def clear(self) -> None:
+        """Forget every row (the pollers stopped)."""
+        for name in self.tables:
+            self.tables[name] = {}
+        self.summary = None
+
     def replay(self) -> list[Event]:
         """Every row as an event with ``previous=None``, for a joining subscriber."""
         events = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 import anyio
 import anyio.abc
@@ -30,7 +30,14 @@ from .._config import (
     STATS_INTERVAL,
 )
 from .._errors import DaktelaAPIError, DaktelaAuthError, DaktelaError, DaktelaUsageError
-from .._models import AgentState
+from .._models import (
+    AgentState,
+    RTStatsCall,
+    RTStatsPause,
+    RTStatsQueue,
+    RTStatsQueuesSummary,
+    RTStatsSession,
+)
 from .._transport._request import version_key
 from ._agents import Agents
 from ._core import STATS_SOURCES, Core, Settings, check_logins, check_version
@@ -142,6 +149,11 @@ class Watcher:
         self._outer: anyio.abc.TaskGroup | None = None
         self._inner: anyio.abc.TaskGroup | None = None
         self.failure: DaktelaError | None = None
+        # A fleet member polls the stats only while it holds their lease: it sets this
+        # before entering, then resumes and pauses them (_resume_stats, _pause_stats).
+        self._stats_paused = False
+        self._stats_scope: anyio.CancelScope | None = None
+        self._stats_seed: Mapping[str, Mapping[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<Watcher users={len(self.users)} stats={list(self._settings.stats)}>"
@@ -172,8 +184,8 @@ class Watcher:
                 return
             self._started = True
             self._agents.start(inner, self._pending)
-            for name in self._settings.stats:
-                inner.start_soon(self._stats.poll, name)
+            if not self._stats_paused:
+                self._resume_stats(self._stats_seed)
             # Alive with no agents and no stats too: agents may be added at any time.
             await anyio.sleep_forever()
 
@@ -197,6 +209,53 @@ class Watcher:
             # once (the tests hold this to SHUTDOWN_GRACE).
             await stack.aclose()
         self.hub.close()
+
+    def _resume_stats(self, seed: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Start the stats pollers (a fleet member that took their lease).
+
+        *seed* is what Redis held, by table (``summary``: one row under ``"summary"``):
+        the first poll then publishes only what changed since, rows gone included.
+        """
+        self._stats_paused = False
+        if self._inner is None or self._stats_scope is not None or not self._started:
+            self._stats_seed = seed  # started with the watcher
+            return
+        self._stats_seed = None
+        if seed:
+            self._stats.seed(seed)
+        scope = self._stats_scope = anyio.CancelScope()
+
+        async def run() -> None:
+            with scope:
+                async with anyio.create_task_group() as group:
+                    for name in self._settings.stats:
+                        group.start_soon(self._stats.poll, name)
+
+        self._inner.start_soon(run)
+
+    def _watch(self, user: str) -> None:
+        """Start polling *user* now, or when the watcher starts (a fleet's lease taken)."""
+        if self._started:
+            self._agents.add(user)
+        elif user not in self._pending:
+            self._pending.append(user)
+
+    def _unwatch(self, user: str) -> None:
+        """Stop polling *user* and forget its state (a fleet's lease gone)."""
+        self._agents.remove(user)
+        if user in self._pending:
+            self._pending.remove(user)
+
+    def _pause_stats(self) -> None:
+        """Stop the stats pollers and forget the tables (their lease went elsewhere)."""
+        self._stats_paused = True
+        self._stats_seed = None
+        scope, self._stats_scope = self._stats_scope, None
+        if scope is not None:
+            scope.cancel()
+        self._stats.clear()
+        for name in self._settings.stats:
+            self._core.sources.pop(f"stats:{name}", None)
 
     @property
     def stopped(self) -> bool:
@@ -335,8 +394,32 @@ class Watcher:
         """The current state of every watched agent whose state has arrived."""
         return dict(self._agents.states)
 
+    @overload
+    def table(self, name: Literal["queues"]) -> dict[str, RTStatsQueue]: ...
+    @overload
+    def table(self, name: Literal["sessions"]) -> dict[str, RTStatsSession]: ...
+    @overload
+    def table(self, name: Literal["calls"]) -> dict[str, RTStatsCall]: ...
+    @overload
+    def table(self, name: Literal["pauses"]) -> dict[str, RTStatsPause]: ...
+    @overload
+    def table(self, name: Literal["summary"]) -> dict[str, RTStatsQueuesSummary]: ...
+    @overload
+    def table(self, name: str) -> dict[str, Any]: ...
     def table(self, name: str) -> dict[str, Any]:
-        """The current rows of a polled stats table (``"queues"``, ``"sessions"``, ...).
+        """The current rows of a polled stats table: a new ``dict``, by the row's ID.
+
+        - ``"queues"``: :class:`RTStatsQueue` rows by queue ID (``"1"``, not the number);
+        - ``"sessions"``: :class:`RTStatsSession` rows by agent (user) ID (``"17"``), not
+          by login; by login:
+          ``RTStatsSessions(watcher.table("sessions")).by_login(watcher.snapshot())``;
+        - ``"calls"``: :class:`RTStatsCall` rows by call ID;
+        - ``"pauses"``: :class:`RTStatsPause` rows by pause ID;
+        - ``"summary"``: the one :class:`RTStatsQueuesSummary` under ``"summary"`` (empty
+          before the first answer).
+
+        A literal *name* gives a type checker the row type:
+        ``watcher.table("queues")["1"].calls_wait`` is an ``int | None``.
 
         Raises:
             DaktelaUsageError: *name* is not a stats table, or this watcher does not poll it.

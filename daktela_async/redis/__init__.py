@@ -12,13 +12,22 @@ Write with a sink next to the watcher, read with a source anywhere::
     async with RedisSource(url, name="pbx.example.com") as source:
         async for event in source:
             ...
+
+Share one PBX's agents among several processes with a fleet (each agent polled by one
+live member; leases with fencing tokens, failover within seconds)::
+
+    async with RedisFleet(url, client, users=logins, stats=["queues"]):
+        await anyio.sleep_forever()
 """
 
+from ._fleet import FleetStats, RedisFleet
 from ._schema import RedisKeys, decode_event, encode_event
 from ._sink import RedisSink, RedisSinkStats
 from ._source import RedisSource
 
 __all__ = [
+    "FleetStats",
+    "RedisFleet",
     "RedisKeys",
     "RedisSink",
     "RedisSinkStats",

@@ -14,6 +14,13 @@ Key                             Holds
 ``{prefix}:stats:{table}``      Hash, row id to the JSON of the row (``queues``,
                                 ``sessions``, ``calls``, ``pauses``)
 ``{prefix}:stats:summary``      String, the JSON of the ``RTStatsQueuesSummary`` totals
+``{prefix}:fleet:members``      Sorted set of a fleet's live members, scored by the time
+                                (Redis ``TIME``, ms) their membership expires
+``{prefix}:fleet:leases``       Hash, shard (``"0"``... or ``"stats"``) to
+                                ``"<member> <token> <expiry ms>"``
+``{prefix}:fleet:fence``        Counter: every lease taken gets the next fencing token
+``{prefix}:fleet:config``       String, the fleet's number of shards (expires with the
+                                fleet)
 ==============================  ===========================================================
 
 ``data`` is a JSON object with the event's fields (every attribute but ``seq`` and
@@ -98,6 +105,26 @@ class RedisKeys:
     def summary(self) -> str:
         """The string key holding the queues summary."""
         return self.stats("summary")
+
+    @property
+    def fleet_members(self) -> str:
+        """A fleet's live members, scored by when their membership expires."""
+        return f"{self.prefix}:fleet:members"
+
+    @property
+    def fleet_leases(self) -> str:
+        """A fleet's leases: shard to ``"<member> <token> <expiry ms>"``."""
+        return f"{self.prefix}:fleet:leases"
+
+    @property
+    def fleet_fence(self) -> str:
+        """The counter that hands out fencing tokens."""
+        return f"{self.prefix}:fleet:fence"
+
+    @property
+    def fleet_config(self) -> str:
+        """The fleet's number of shards, which every member must share."""
+        return f"{self.prefix}:fleet:config"
 
     def state_keys(self) -> tuple[str, ...]:
         """Every key of the current state: agents, the four tables, the summary."""

@@ -373,7 +373,7 @@ class RedisSink:
         self._synced = False
         self._last_error = f"{type(exc).__name__}: {exc}"
 
-    def _args(self, mode: str, events: list[Event], state: _StateWrites | None = None) -> list[Any]:
+    def _args(self, mode: str, events: list[Event], state: Any = None) -> list[Any]:
         """The script's arguments: *events* and their state writes, or *state* (reset)."""
         args: list[Any] = [self._maxlen, mode, len(events)]
         writes = _StateWrites() if state is None else None
@@ -413,6 +413,10 @@ class RedisSink:
             self._lose(batch)
             raise result
         self._connected = True
+        return self._accepted(result, batch)
+
+    def _accepted(self, result: Any, batch: list[Event]) -> bool:
+        """Count what the script wrote; ``False`` when it found the state keys missing."""
         if result is None:
             return False
         self._written += len(batch)
@@ -446,15 +450,19 @@ class RedisSink:
         written = marker + events
         args = self._args("reset", written, state)
         try:
-            await self._script(keys=self._key_list, args=args)
+            result = await self._script(keys=self._key_list, args=args)
         except _REDIS_DOWN:
             self._lose(events)
             raise
         self._connected = True
         self._synced = True
         self._resyncs += 1
-        self._written += len(written)
         self._unreported = 0
+        self._resynced(result, written)
+
+    def _resynced(self, result: Any, written: list[Event]) -> None:
+        """Count what the resync's script wrote."""
+        self._written += len(written)
 
     def _lose(self, events: list[Event]) -> None:
         """Count *events* as dropped: their write failed, and is never retried."""
@@ -463,7 +471,7 @@ class RedisSink:
         if events:
             self._lost_seq = max(self._lost_seq, events[-1].seq)
 
-    def _state_writes(self) -> _StateWrites:
+    def _state_writes(self) -> Any:
         watcher = self._watcher
         state = _StateWrites()
         for login, record in watcher.snapshot().items():

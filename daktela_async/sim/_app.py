@@ -47,7 +47,7 @@ from daktela_async.sim._handlers import HANDLERS, Answer, ApiRequest, rt_user_st
 from daktela_async.sim._render import Views, php_json, to_xml
 from daktela_async.sim._state import ERR_NOT_LOGGED, ERR_USER_UNKNOWN, SimError, SimState
 
-__all__ = ["SimContext", "create_app"]
+__all__ = ["SimContext", "Traffic", "create_app"]
 
 _log = logging.getLogger("daktela_async.sim")
 
@@ -100,6 +100,63 @@ class _Waiters:
         return len(self._events)
 
 
+class Traffic:
+    """What the PBX was asked: requests by action and agent, held polls by agent.
+
+    Counted on the simulator's loop; read it with :meth:`Simulator.traffic`. It is what
+    a fleet test needs to prove load (requests per agent-hour) and exclusivity (no two
+    held ``RTUserState`` requests for one agent at once).
+
+    Attributes:
+        requests: Requests by action.
+        by_user: ``RTUserState`` requests by agent login.
+        held: Held ``RTUserState`` requests by agent login, now.
+        overlaps: By agent login, held requests that began while another was held.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[str, int] = {}
+        self.by_user: dict[str, int] = {}
+        self.held: dict[str, int] = {}
+        self.overlaps: dict[str, int] = {}
+
+    def request(self, action: str, user: object) -> None:
+        """Count one request of *action* (for *user*, an ``RTUserState`` parameter)."""
+        self.requests[action] = self.requests.get(action, 0) + 1
+        if action == "RTUserState" and isinstance(user, str):
+            self.by_user[user] = self.by_user.get(user, 0) + 1
+
+    def hold(self, user: str) -> None:
+        """A held poll of *user* begins."""
+        now = self.held.get(user, 0)
+        if now:
+            self.overlaps[user] = self.overlaps.get(user, 0) + 1
+        self.held[user] = now + 1
+
+    def release(self, user: str) -> None:
+        """A held poll of *user* ends."""
+        left = self.held.get(user, 1) - 1
+        if left:
+            self.held[user] = left
+        else:
+            self.held.pop(user, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the counters (JSON-ready)."""
+        return {
+            "requests": dict(self.requests),
+            "by_user": dict(self.by_user),
+            "held": dict(self.held),
+            "overlaps": dict(self.overlaps),
+        }
+
+    def reset(self) -> None:
+        """Start counting afresh (the held polls in progress stay held)."""
+        self.requests.clear()
+        self.by_user.clear()
+        self.overlaps.clear()
+
+
 class SimContext:
     """What the application serves: state, views, faults and the long-poll plumbing.
 
@@ -124,6 +181,7 @@ class SimContext:
         self.dynamics = dynamics
         self.aborter: Callable[[Scope], bool] | None = None
         self.held = 0
+        self.traffic = Traffic()
         self.closing = False
         self.driver = Driver(state)
         self._closed: anyio.Event | None = None
@@ -167,6 +225,8 @@ class SimContext:
         """
         deadline = anyio.current_time() + self.hold
         self.held += 1
+        login = str(req.get("user"))
+        self.traffic.hold(login)
         try:
             while True:
                 self.state.sync()
@@ -189,6 +249,7 @@ class SimContext:
                     await event.wait()
         finally:
             self.held -= 1
+            self.traffic.release(login)
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
@@ -278,6 +339,7 @@ class _Api:
             if body:
                 params.update(parse_php_query(body.decode("utf-8", "replace")))
         req = ApiRequest(version, action, record_id, fmt, params)
+        ctx.traffic.request(action, params.get("user"))
 
         # The agent login a fault may be limited to: RTUserState?user=..., PauseOn, ...
         faults = ctx.faults.pick(action, user=req.get("user"))
@@ -313,7 +375,10 @@ class _Api:
                 await _send(send, 200, b'{"success":true,"data":[]}', _JSON)
                 return
 
-        status, body_bytes, content_type, headers = await self._answer(scope, req)
+        answered = await self._answer(scope, req, receive)
+        if answered is None:
+            return
+        status, body_bytes, content_type, headers = answered
         if terminal is not None and terminal.kind == "garbage":  # truncated
             body_bytes = body_bytes[: max(1, len(body_bytes) // 2)]
         await _send(send, status, body_bytes, content_type, headers)
@@ -322,7 +387,8 @@ class _Api:
         self,
         scope: Scope,
         req: ApiRequest,
-    ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+        receive: Receive,
+    ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]] | None:
         ctx = self.ctx
         xml = req.format == "xml"
         try:
@@ -334,7 +400,10 @@ class _Api:
             ctx.state.sync()
             client_hash = req.get("hash")
             if req.action == "RTUserState" and client_hash and req.version >= (4, 0):
-                answer = Answer(raw=await ctx.held_user_state(req, client_hash))
+                raw = await self._held(req, client_hash, receive)
+                if raw is None:
+                    return None  # the client left: nobody to answer
+                answer = Answer(raw=raw)
             else:
                 answer = handler(ctx.state, ctx.views, req)
         except SimError as exc:
@@ -355,6 +424,31 @@ class _Api:
         if xml:
             return 200, _xml_body(answer, None), _XML, []
         return 200, _envelope(answer).encode(), _JSON, []
+
+    async def _held(self, req: ApiRequest, client_hash: str, receive: Receive) -> str | None:
+        """A held ``RTUserState``; ``None`` when the client hung up first.
+
+        A client that cancels its poll closes the connection: the hold ends with it, so
+        that :class:`Traffic` counts only the polls a client is really waiting on.
+        """
+        answer: list[str] = []
+        failure: list[Exception] = []
+        async with anyio.create_task_group() as tg:
+
+            async def hold() -> None:
+                try:
+                    answer.append(await self.ctx.held_user_state(req, client_hash))
+                except Exception as exc:
+                    failure.append(exc)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(hold)
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+        if failure:
+            raise failure[0]
+        return answer[0] if answer else None
 
     async def _hang(self, fault: Fault, receive: Receive) -> bool:
         """Hold the request; ``True`` when it may be answered (the fault ended)."""

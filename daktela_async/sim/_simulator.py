@@ -174,6 +174,21 @@ class Simulator:
         """A JSON-ready summary of the state (agents, calls, counters)."""
         return self.run(lambda s: (s.sync(), s.snapshot())[1])
 
+    def traffic(self, *, reset: bool = False) -> dict[str, Any]:
+        """What the PBX was asked so far (see :class:`~daktela_async.sim._app.Traffic`).
+
+        Args:
+            reset: Start counting afresh after taking the copy.
+        """
+
+        def take(state: SimState) -> dict[str, Any]:
+            counts = self.context.traffic.snapshot()
+            if reset:
+                self.context.traffic.reset()
+            return counts
+
+        return self.run(take)
+
     def hash(self, user: str) -> str:
         """The ``hash`` ``RTUserState`` (4.0+) currently answers for *user*."""
 

@@ -168,6 +168,16 @@ async def test_dashboard_redis_serves_the_agents_and_their_changes(
         (("watch", "--from-redis", "redis://h/0", "--name", "x", "--user", "a"), "--user"),
         (("watch", "--user", "a", "--name", "x"), "--name goes with"),
         (("watch", "--from-redis", "redis://h/0", "--name", "a b"), "--name"),
+        (("watch", "--user", "a", "--fleet"), "--fleet needs --redis"),
+        (("watch", "--from-redis", "redis://h/0", "--name", "x", "--fleet"), "--fleet"),
+        (
+            ("watch", "--user", "a", "--redis", "redis://h/0", "--fleet", "--shards", "0"),
+            "--shards",
+        ),
+        (
+            ("watch", "--user", "a", "--redis", "redis://h/0", "--fleet", "--lease-ttl", "0"),
+            "--lease",
+        ),
     ],
 )
 def test_bad_redis_options_are_one_line_usage_errors(

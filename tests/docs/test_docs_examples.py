@@ -1,15 +1,9 @@
 """The documentation's code runs and its generated facts match the code, so the docs cannot rot.
 
-Every fenced ``python`` block of ``docs/**/*.md`` and ``README.md`` is collected. An HTML
-comment on the line right before the fence says how a block is treated:
-
-- no marker: run as a script (``__name__ == "__main__"``) in a fresh namespace. Examples
-  are complete programs: they start their own ``Simulator`` and call ``anyio.run`` (or
-  ``trio.run``) themselves, so a reader can copy them as they are;
-- ``<!-- pytest -->``: a test module; it is written to a file and run by pytest in a child
-  process (with the anyio plugin, as a reader's project would);
-- ``<!-- requires: MODULE -->``: run as a script, skipped when MODULE is not installed;
-- ``<!-- no-run -->``: compiled but not run. Only for code that needs a real PBX.
+Every fenced ``python`` block of ``docs/**/*.md`` and ``README.md`` is collected; the
+marker comment before a block says whether it runs as a script, as a pytest module, or
+not at all (``tests/docs/support.py`` lists the markers). ``test_docs_typecheck.py``
+type-checks them.
 
 The other tests check what the pages state about the code: the error tree is the one
 drawn in ``daktela_async/_errors.py``, the list of actions that are never retried is the
@@ -23,90 +17,16 @@ import logging
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import CodeType
 from typing import Final
 
-import attrs
 import pytest
 
 import daktela_async
 from daktela_async import _errors
 from daktela_async._actions import ACTIONS
-
-ROOT: Final = Path(__file__).resolve().parents[2]
-DOCS: Final = ROOT / "docs"
-MARKERS: Final = ("no-run", "pytest", "requires")
-
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
-_MARKER = re.compile(r"^\s*<!--\s*(?P<name>[\w-]+)(?::\s*(?P<arg>[\w.]+))?\s*-->\s*$")
-
-
-@attrs.frozen
-class Block:
-    """One fenced code block of a page."""
-
-    path: Path
-    line: int
-    language: str
-    code: str
-    marker: str | None
-    argument: str | None
-
-    @property
-    def id(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
-
-    def compiled(self) -> CodeType:
-        """The code, compiled so that tracebacks point at the page's own lines."""
-        return compile("\n" * self.line + self.code, str(self.path), "exec")
-
-
-def pages() -> list[Path]:
-    """Every page whose Python blocks are examples: the docs and the README."""
-    found = sorted(p for p in DOCS.rglob("*.md") if "_ext" not in p.relative_to(DOCS).parts)
-    return [ROOT / "README.md", *found]
-
-
-def blocks_of(path: Path) -> list[Block]:
-    """The fenced blocks of *path*, with the marker comment right before each."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    found: list[Block] = []
-    i = 0
-    while i < len(lines):
-        match = _FENCE.match(lines[i])
-        if match is None:
-            i += 1
-            continue
-        indent, fence = match["indent"], match["fence"]
-        language = match["info"].split()[0].lower() if match["info"].strip() else ""
-        marker = _MARKER.match(lines[i - 1]) if i > 0 else None
-        body: list[str] = []
-        j = i + 1
-        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
-        while j < len(lines) and not closing.match(lines[j]):
-            line = lines[j]
-            body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
-            j += 1
-        found.append(
-            Block(
-                path=path,
-                line=i + 1,
-                language=language,
-                code=textwrap.dedent("\n".join(body)) + "\n",
-                marker=marker["name"] if marker else None,
-                argument=marker["arg"] if marker else None,
-            )
-        )
-        i = j + 1
-    return found
-
-
-def python_blocks() -> list[Block]:
-    return [b for page in pages() for b in blocks_of(page) if b.language in ("python", "py")]
-
+from tests.docs.support import DOCS, MARKERS, ROOT, Block, blocks_of, python_blocks
 
 BLOCKS: Final = python_blocks()
 
@@ -127,6 +47,11 @@ def test_example_compiles(block: Block) -> None:
 
 
 RUNNABLE: Final = [b for b in BLOCKS if b.marker in (None, "requires")]
+
+
+def test_fragments_are_rare() -> None:
+    fragments = [b.id for b in BLOCKS if b.marker == "no-check"]
+    assert len(fragments) <= 3, f"make these complete examples: {fragments}"
 
 
 @pytest.fixture
@@ -176,6 +101,28 @@ def _between(path: Path, name: str) -> str:
     match = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.DOTALL)
     assert match is not None, f"{path.name} has no {name}:start/end section"
     return match[1]
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    [quickstart] = [b for b in blocks_of(ROOT / "README.md") if b.language == "bash"][:1]
+    commands = [ln for ln in quickstart.code.splitlines() if ln and not ln.startswith("#")]
+    assert len(commands) == 2, "the Quickstart is two commands: the demo, then the tests"
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert script[-1] == commands[1]
+    # Debian's and Ubuntu's python3 refuse `pip install` outside a virtual environment.
+    for command in commands:
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install ")
+        assert "python3 -m pip" not in command
+
+
+@pytest.mark.usefixtures("isolated_logging")
+def test_readme_first_call_prints_what_the_readme_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = blocks_of(ROOT / "README.md")
+    [first_call] = [b for b in blocks if b.language == "python"][:1]
+    shown = blocks[blocks.index(first_call) + 1]
+    assert shown.language == "text"
+    exec(first_call.compiled(), {"__name__": "__main__"})  # noqa: S102 - the README's own example
+    assert capsys.readouterr().out == shown.code
 
 
 def test_error_tree_is_the_one_in_the_errors_module() -> None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from daktela_async import DaktelaAPIError, DaktelaClient
-from daktela_async._actions import ACTIONS
+from daktela_async._actions import ACTIONS, SECTION_FORMS
 from daktela_async._models import unstructure
 from daktela_async._transport._query import parse_php_query
 from daktela_async._transport._request import version_key
@@ -110,6 +110,10 @@ async def test_example_round_trip(example: Example) -> None:
     sent_version, sent_action = segments[2], segments[3]
     assert sent_action == action
     assert version_key(spec.version) <= version_key(sent_version) <= version_key("4.1")
+    form = SECTION_FORMS.get((example["section"], action))
+    if form is not None:
+        # A section with its own form of the action sends that form (Autodialer 4.0).
+        assert sent_version == form.version == example["entry_version"]
     assert segments[-1] == "json"
     assert (segments[4] if len(segments) == 6 else None) == (path_id if spec.id == "path" else None)
     sent = parse_php_query(request.url.query.decode())

@@ -22,6 +22,7 @@ from daktela_async._models import (
     Queue,
     StatsUserQueueRow,
     User,
+    Users,
     structure,
     unstructure,
 )
@@ -127,6 +128,7 @@ def test_rt_users_state_is_keyed_by_agent_id() -> None:
     target: Any = Mapping[str, AgentState]
     states = structure(_result("RTUsersState"), target)
     assert list(states) == ["1"]
+    assert list(states.by_login()) == ["admin"]
     assert states["1"].agent_state == "Idle"
     assert states["1"].login_oqueues[2].rt_logged is True
 
@@ -148,8 +150,9 @@ def test_get_users_one_user_or_all_users() -> None:
     target: Any = RESULT_MODELS["GetUsers"]
     all_users = structure(_result("GetUsers", '"1":{'), target)
     one_user = structure(_result("GetUsers", '"result":{"user"'), target)
-    assert isinstance(all_users, dict)
+    assert isinstance(all_users, Users)
     assert set(all_users) == {"1", "3"}
+    assert set(all_users.by_login()) == {"admin", "hajekhu"}
     assert isinstance(one_user, User)
     assert one_user.user == 3
 

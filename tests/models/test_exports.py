@@ -10,6 +10,7 @@ import pytest
 
 import daktela_async._models as models
 from daktela_async._models import RESULT_MODELS
+from daktela_async._models._keyed import ByAgentID
 
 
 def _model_classes() -> list[type]:
@@ -73,6 +74,10 @@ def test_every_model_is_reachable_from_result_models() -> None:
         for arg in typing.get_args(tp):
             walk(arg)
         cls = typing.get_origin(tp) or tp
+        if isinstance(cls, type) and issubclass(cls, ByAgentID):
+            # AgentStates, Users, RTStatsSessions: mappings of ByAgentID[Row].
+            for base in cls.__orig_bases__:  # type: ignore[attr-defined]
+                walk(base)
         if isinstance(cls, type) and attrs.has(cls) and cls not in reachable:
             reachable.add(cls)
             for hint in typing.get_type_hints(cls).values():
