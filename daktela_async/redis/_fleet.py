@@ -435,6 +435,13 @@ class RedisFleet:
     async def _run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         first = True
         while True:
+            if self._watcher.stopped:
+                # Stopped for good (a refused token): holding leases nobody polls would
+                # keep the other members off these agents. Its failure is the watcher's.
+                await self._leave()
+                if first:
+                    task_status.started()
+                return
             self._wake = anyio.Event()
             again = await self._tick(first=first)
             if first:

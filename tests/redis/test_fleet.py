@@ -309,3 +309,17 @@ async def test_bad_options_fail_before_connecting(options: dict[str, Any], match
         arguments: dict[str, Any] = {"users": ["hajek"], **options}
         with pytest.raises(DaktelaUsageError, match=match):
             RedisFleet("redis://127.0.0.1:1/0", client, **arguments)
+
+
+async def test_a_member_whose_watcher_stopped_leaves_the_fleet(
+    sim: Simulator, redis_server: RedisServer, redis: Redis
+) -> None:
+    users = logins(sim)[:4]
+    async with AsyncExitStack() as stack:
+        fleet = await member(stack, sim, redis_server.url, users, canary_interval=0.2)
+        await eventually(lambda: _async(sorted(fleet.polled) == users))
+        # A refused token stops the watcher for good: its leases must not stay held.
+        await anyio.to_thread.run_sync(sim.revoke_token)
+        await eventually(lambda: _async(fleet.watcher.stopped), timeout=5.0)
+        await eventually(lambda: _async_not(redis.exists(KEYS.fleet_leases)), timeout=5.0)
+        assert not await redis.zscore(KEYS.fleet_members, fleet.member)
