@@ -56,6 +56,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="3.0",
             sections=("Queues",),
             summary="Get queues info Return all queues if parameter id is not set.",
+            idempotent=True,
             id="path",
         ),
         "LoginQueue": ActionSpec(
@@ -253,6 +254,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="4.0",
             sections=("Operators",),
             summary="Return user by token",
+            idempotent=True,
         ),
         "GetUsers": ActionSpec(
             name="GetUsers",
@@ -264,6 +266,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                     "extension", doc="Return informations for user which has extension number."
                 ),
             ),
+            idempotent=True,
             id="path",
         ),
         "Hangup": ActionSpec(
@@ -499,6 +502,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             ),
             params=(ParamSpec("id_call", doc="Unique ID call"),),
             required=("id_call",),
+            idempotent=True,
         ),
         "ClickToCall": ActionSpec(
             name="ClickToCall",
@@ -594,6 +598,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("take", type="int", doc="Row count, default value: 100"),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "GetRecording": ActionSpec(
             name="GetRecording",
@@ -612,6 +617,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             required=("recording_hash",),
+            idempotent=True,
             binary=True,
         ),
         "DeviceStates": ActionSpec(
@@ -619,6 +625,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="3.0",
             sections=("Extensions",),
             summary="Get device states States: AVAILABLE UNAVAILABLE ONHOLD INUSE RINGING",
+            idempotent=True,
         ),
         "GetExtensionUsers": ActionSpec(
             name="GetExtensionUsers",
@@ -627,6 +634,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             summary="Return users related with the given extension.",
             params=(ParamSpec("extension", doc="The extension name."),),
             required=("extension",),
+            idempotent=True,
         ),
         "CreatePause": ActionSpec(
             name="CreatePause",
@@ -682,6 +690,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="3.0",
             sections=("Pauses",),
             summary="List of all pauses including the deleted ones.",
+            idempotent=True,
             id="path",
             forms=("3.3",),
         ),
@@ -758,6 +767,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("billing", type="bool", doc="Boolean value, when get price"),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "LastCallNumber": ActionSpec(
             name="LastCallNumber",
@@ -784,6 +794,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("queues_number", type="list", doc="Area number queues (example 2000)"),
             ),
             required=("phonenumber",),
+            idempotent=True,
         ),
         "LastCall": ActionSpec(
             name="LastCall",
@@ -801,6 +812,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             one_of=(("user", "extension"),),
+            idempotent=True,
         ),
         "RTQueuePresence": ActionSpec(
             name="RTQueuePresence",
@@ -813,18 +825,21 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             ),
             params=(ParamSpec("queue", doc="Number queue"),),
             required=("queue",),
+            idempotent=True,
         ),
         "RTStatsCalls": ActionSpec(
             name="RTStatsCalls",
             version="3.5",
             sections=("Statistics",),
             summary="Return current overview ongoing calls",
+            idempotent=True,
         ),
         "RTStatsPauses": ActionSpec(
             name="RTStatsPauses",
             version="3.5",
             sections=("Statistics",),
             summary="Return current overview of used pauses by agents",
+            idempotent=True,
         ),
         "RTStatsQueuesSummary": ActionSpec(
             name="RTStatsQueuesSummary",
@@ -835,12 +850,14 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("users", type="list", doc="ID of agents, who want to filter"),
                 ParamSpec("queues", type="list", doc="ID of queues, which want to filter"),
             ),
+            idempotent=True,
         ),
         "RTStatsQueues": ActionSpec(
             name="RTStatsQueues",
             version="3.5",
             sections=("Statistics",),
             summary="Return current overvirew about total count of agents, calls in each queue",
+            idempotent=True,
         ),
         "RTStatsSessions": ActionSpec(
             name="RTStatsSessions",
@@ -854,6 +871,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("users", type="list", doc="Array of users IDs"),
                 ParamSpec("queues", type="list", doc="Array of queues IDs"),
             ),
+            idempotent=True,
         ),
         "RTUserState": ActionSpec(
             name="RTUserState",
@@ -885,6 +903,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             one_of=(("user", "extension"),),
+            idempotent=True,
             long_poll=True,
         ),
         "RTUsersState": ActionSpec(
@@ -892,6 +911,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="4.1",
             sections=("Statistics",),
             summary="Return array users with realtime state",
+            idempotent=True,
         ),
         "StatsCallsRepeated": ActionSpec(
             name="StatsCallsRepeated",
@@ -921,6 +941,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "StatsCalls": ActionSpec(
             name="StatsCalls",
@@ -952,6 +973,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("take", type="int", doc="Row count, default value: 100"),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "StatsTrace": ActionSpec(
             name="StatsTrace",
@@ -983,6 +1005,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             required=("datetime_from", "datetime_to", "user"),
+            idempotent=True,
         ),
         "StatsUsersPauses": ActionSpec(
             name="StatsUsersPauses",
@@ -1011,6 +1034,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("take", type="int", doc="Row count, default value: 100"),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "StatsUsersQueues": ActionSpec(
             name="StatsUsersQueues",
@@ -1038,6 +1062,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("take", type="int", doc="Row count, default value: 100"),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "StatsUsersSessions": ActionSpec(
             name="StatsUsersSessions",
@@ -1060,6 +1085,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("take", type="int", doc="Row count, default value: 100"),
             ),
             required=("datetime_from", "datetime_to"),
+            idempotent=True,
         ),
         "GetSMSSettings": ActionSpec(
             name="GetSMSSettings",
@@ -1069,6 +1095,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 "You get a URL and email callbacks when incoming and outgoing SMS messages, times "
                 "when you can send SMS messages and the number of messages sent per time period."
             ),
+            idempotent=True,
         ),
         "GetSMS": ActionSpec(
             name="GetSMS",
@@ -1110,6 +1137,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                     doc="End date and time in format YYYY-MM-DD HH:MM:SS",
                 ),
             ),
+            idempotent=True,
             id="path",
         ),
         "RemoveGroupSMS": ActionSpec(
@@ -1327,6 +1355,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                     doc="Set true when you need information only about waiting messages",
                 ),
             ),
+            idempotent=True,
             id="path",
         ),
         "StatusSMS": ActionSpec(
@@ -1334,6 +1363,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="3.1",
             sections=("SMS",),
             summary="Returns total count of SMS to send and last sent SMS date",
+            idempotent=True,
         ),
         "GetSMSConnect": ActionSpec(
             name="GetSMSConnect",
@@ -1369,6 +1399,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                     ),
                 ),
             ),
+            idempotent=True,
             id="path",
         ),
         "SendGroupSMSConnect": ActionSpec(
@@ -1484,6 +1515,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             version="4.1",
             sections=("SMSConnect",),
             summary="Returns total count of SMS to send",
+            idempotent=True,
         ),
         "CallScriptClose": ActionSpec(
             name="CallScriptClose",
@@ -1544,6 +1576,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             ),
             params=(ParamSpec("user", doc="Operator's login name"),),
             required=("user",),
+            idempotent=True,
         ),
         "CopyRecords": ActionSpec(
             name="CopyRecords",
@@ -1788,6 +1821,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             required=("queue",),
+            idempotent=True,
         ),
         "GetRecordAttempts": ActionSpec(
             name="GetRecordAttempts",
@@ -1796,6 +1830,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             summary="Get record's answered and unanswered calls count",
             params=(ParamSpec("record", doc="record's ID"),),
             required=("record",),
+            idempotent=True,
         ),
         "GetRecordSnapshots": ActionSpec(
             name="GetRecordSnapshots",
@@ -1804,6 +1839,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             summary="Get record's snapshots.",
             params=(ParamSpec("record", doc="record's ID"),),
             required=("record",),
+            idempotent=True,
         ),
         "GetRecords": ActionSpec(
             name="GetRecords",
@@ -1817,6 +1853,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ParamSpec("skip", type="int", doc="Offset."),
                 ParamSpec("take", type="int", doc="Limit."),
             ),
+            idempotent=True,
         ),
         # Two actions under one name (Forms 3.8, Autodialer 4.0): merged here for call(),
         # each section's own form is in SECTION_FORMS below.
@@ -1826,6 +1863,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
             sections=("Forms", "Autodialer"),
             summary="Return all defined statuses",
             params=(ParamSpec("queue", doc="Get info only for this queue name"),),
+            idempotent=True,
             id="path",
         ),
         "MoveRecords": ActionSpec(
@@ -1951,6 +1989,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             required=("phonenumber",),
+            idempotent=True,
         ),
         "UpdateRecord": ActionSpec(
             name="UpdateRecord",
@@ -2065,6 +2104,7 @@ ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(
                 ),
             ),
             required=("number",),
+            idempotent=True,
         ),
         "EmailCreate": ActionSpec(
             name="EmailCreate",
@@ -2100,6 +2140,7 @@ SECTION_FORMS: Final[Mapping[tuple[str, str], ActionSpec]] = types.MappingProxyT
             version="4.0",
             sections=("Autodialer",),
             summary="Return statuses for checking numbers",
+            idempotent=True,
         ),
     }
 )

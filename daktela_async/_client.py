@@ -757,9 +757,11 @@ class DaktelaClient:
         Args:
             users: Agent logins to long-poll.
             stats: Any of ``"queues"``, ``"sessions"``, ``"calls"``, ``"pauses"``,
-                ``"summary"`` (the ``RTStats*`` endpoints).
+                ``"summary"`` (the ``RTStats*`` endpoints) and ``"today"`` (the day's
+                figures per queue from ``StatsCalls``, API 4.1).
             **options: Further :class:`~daktela_async.realtime.Watcher` options
-                (``stats_interval``, ``long_poll_timeout``, ``backoff``, ...).
+                (``stats_interval``, ``service_level_threshold``, ``long_poll_timeout``,
+                ``backoff``, ...).
         """
         from .realtime import Watcher
 

@@ -208,6 +208,9 @@ def decode_envelope(
     except orjson.JSONDecodeError as exc:
         kind = "an HTML page" if body.lstrip()[:1] == b"<" else "not valid JSON"
         shown = snippet(body, secret)
+        # The cause keeps the whole answer in `doc`, where a token the server echoed would
+        # outlive the scrubbed message (crash reporters show a cause's attributes).
+        exc.doc = shown
         raise DaktelaDecodeError(
             f"{action or 'answer'}: the answer is {kind}: {shown!r}",
             action=action,

@@ -79,7 +79,9 @@ class ActionSpec:
         one_of: Groups of which exactly one member must be given
             (``(("user", "extension"),)``).
         idempotent: ``True`` for reads that may be retried after the request may
-            have reached the server; ``False`` for actions that change state.
+            have reached the server; ``False`` (the default) for actions that change
+            state. Unknown means "do not retry": a new action is a write until it is
+            marked a read, so forgetting the flag can never ring a customer twice.
         id: Where the record id goes (:data:`IdPlacement`).
         id_required: Whether the id must be given (``DeleteUser``).
         long_poll: ``True`` when the server may hold the request (``RTUserState``
@@ -97,7 +99,7 @@ class ActionSpec:
     params: tuple[ParamSpec, ...] = ()
     required: tuple[str, ...] = ()
     one_of: tuple[tuple[str, ...], ...] = ()
-    idempotent: bool = True
+    idempotent: bool = False
     id: IdPlacement = "none"
     id_required: bool = False
     long_poll: bool = False

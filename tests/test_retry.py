@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import respx
 
 from daktela_async import (
     DaktelaAPIError,
+    DaktelaClient,
     DaktelaConnectError,
     DaktelaHTTPStatusError,
     DaktelaTimeoutError,
@@ -15,7 +17,7 @@ from daktela_async import (
 )
 from daktela_async._retry import next_delay, parse_retry_after
 from tests.conftest import MakeClient
-from tests.support import Answer, FakePBX, SleepRecorder
+from tests.support import TOKEN, Answer, FakePBX, SleepRecorder
 
 pytestmark = pytest.mark.anyio
 
@@ -228,3 +230,78 @@ def test_next_delay_stops_at_max_attempts() -> None:
     err = DaktelaTimeoutError("x", sent=True)
     assert next_delay(err, policy, 1, idempotent=True) == policy.backoff_initial
     assert next_delay(err, policy, 2, idempotent=True) is None
+
+
+def test_a_retry_after_of_exactly_the_cap_is_waited_for() -> None:
+    """``retry_after_max`` is the longest wait honoured: that long is still honoured."""
+    policy = RetryPolicy(retry_after_max=30.0, jitter=lambda c: c)
+
+    def busy(seconds: float) -> DaktelaHTTPStatusError:
+        return DaktelaHTTPStatusError(
+            "HTTP 429", action="GetQueues", status_code=429, url="u", retry_after=seconds
+        )
+
+    assert next_delay(busy(30.0), policy, 1, idempotent=True) == 30.0
+    assert next_delay(busy(30.5), policy, 1, idempotent=True) is None
+    assert next_delay(busy(30.0), policy, 1, idempotent=False) is None
+
+
+# --- the same rules, against respx routes (matched on action and parameters) -----------------
+
+
+@pytest.fixture
+def router() -> respx.Router:
+    """A respx router answering for the PBX; unmatched requests fail the test."""
+    return respx.Router(base_url="https://pbx.example.com/api", assert_all_called=False)
+
+
+def _client(router: respx.Router, sleeps: SleepRecorder, **kwargs: object) -> DaktelaClient:
+    return DaktelaClient(
+        "https://pbx.example.com",
+        TOKEN,
+        transport_factory=lambda _options: httpx.MockTransport(router.async_handler),
+        retries=RetryPolicy(sleep=sleeps),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_flaky_server_is_retried_until_it_answers(
+    router: respx.Router, sleeps: SleepRecorder
+) -> None:
+    """Two failures, then the answer: a read goes through, two backoffs later."""
+    route = router.get(path__regex=r"/GetQueues/json$").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(503), OK]
+    )
+    async with _client(router, sleeps) as client:
+        assert await client.call("GetQueues") == {"queue": "3"}
+    assert route.call_count == 3
+    assert len(sleeps.delays) == 2
+
+
+async def test_a_write_on_a_flaky_server_is_sent_once(
+    router: respx.Router, sleeps: SleepRecorder
+) -> None:
+    """ClickToCall rings a customer: after a 503 it is not sent again, however flaky."""
+    route = router.get(
+        path__regex=r"/ClickToCall/json$", params={"number": "800123456", "user": "hajek"}
+    ).mock(side_effect=[httpx.Response(503), OK])
+    async with _client(router, sleeps) as client:
+        with pytest.raises(DaktelaHTTPStatusError):
+            await client.call("ClickToCall", number="800123456", user="hajek")
+    assert route.call_count == 1
+    assert sleeps.delays == []
+
+
+async def test_only_the_failing_action_is_retried(
+    router: respx.Router, sleeps: SleepRecorder
+) -> None:
+    """Routes per action: a 429 with Retry-After on one, answers on the other."""
+    queues = router.get(path__regex=r"/RTStatsQueues/json$").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "2"}), OK]
+    )
+    users = router.get(path__regex=r"/GetUsers/json$").mock(return_value=OK)
+    async with _client(router, sleeps) as client:
+        await client.call("RTStatsQueues")
+        await client.call("GetUsers")
+    assert (queues.call_count, users.call_count) == (2, 1)
+    assert sleeps.delays == [2.0]

@@ -73,8 +73,9 @@ async def _instant(_delay: float) -> None:
 class Finder:
     """Searches what an object shows (repr, str), and what it holds, for the secrets."""
 
-    def __init__(self, *secrets: str) -> None:
+    def __init__(self, *secrets: str, frames: bool = True) -> None:
         self.secrets = secrets
+        self.frames = frames
         self.found: list[str] = []
         self._walked: set[int] = set()
 
@@ -122,7 +123,7 @@ class Finder:
                 continue
             if value is not None:
                 self.held(value, f"{path}.{name}", depth + 1)
-        for frame, line in traceback.walk_tb(exc.__traceback__):
+        for frame, line in traceback.walk_tb(exc.__traceback__ if self.frames else None):
             if frame.f_code.co_filename == __file__:
                 continue  # this test's own variables: the caller's to protect, not the client's
             where = f"{path}<{frame.f_code.co_name}:{line}>"
@@ -132,7 +133,7 @@ class Finder:
             self.exception(exc.__cause__, f"{path}.__cause__", depth + 1)
         if exc.__context__ is not None:
             self.exception(exc.__context__, f"{path}.__context__", depth + 1)
-        formatted = traceback.TracebackException.from_exception(exc, capture_locals=True)
+        formatted = traceback.TracebackException.from_exception(exc, capture_locals=self.frames)
         self._check(f"{path} formatted with locals", "".join(formatted.format()))
 
     def held(self, obj: object, path: str, depth: int = 0) -> None:
@@ -168,9 +169,15 @@ def _attributes(obj: object) -> Iterator[tuple[str, object]]:
                 yield name, getattr(obj, name)
 
 
-def search(token: str, *, error: BaseException | None = None, client: object = None) -> list[str]:
-    """Where the token (or its 36-character prefix) shows."""
-    finder = Finder(token, token[:36])
+def search(
+    token: str, *, error: BaseException | None = None, client: object = None, frames: bool = True
+) -> list[str]:
+    """Where the token (or its 36-character prefix) shows.
+
+    ``frames=False`` leaves out the locals of the traceback's frames: where the server
+    echoes the token, the frames that read its answer hold that answer, as they must.
+    """
+    finder = Finder(token, token[:36], frames=frames)
     if error is not None:
         finder.exception(error, "error")
     if client is not None:
@@ -356,3 +363,127 @@ async def test_no_token_bearing_url_outlives_the_client(token_in: str) -> None:
         if isinstance(obj, httpx.URL | httpx.Request | httpx.Headers) and token in str(obj.__dict__)
     ]
     assert survivors == []
+
+
+# --- the server (or the transport) echoes the token ----------------------------------------
+
+#: The token of the echo tests: hex, as the PBX's are, so an upper-case echo is the same.
+ECHO_TOKEN: Final = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
+
+
+def _sent_token(request: httpx.Request) -> str:
+    """The token as this request carries it, from the query or from the cookie."""
+    if "access_token" in request.url.params:
+        return request.url.params["access_token"]
+    cookie = request.headers["cookie"]
+    assert cookie.startswith("access_token="), "the token travels in the cookie"
+    return cookie.removeprefix("access_token=")
+
+
+def _gzip_broken(_token: str) -> httpx.Response:
+    return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"\x1f\x8bnot gzip")
+
+
+#: How an answer (or the transport) shows the token back; each builds a response or raises.
+ECHOES: Final[dict[str, Callable[[httpx.Request, str], httpx.Response]]] = {
+    "status_0_message": lambda _r, t: httpx.Response(
+        200, json={"status": 0, "error": f"Invalid access token {t}", "result": None}
+    ),
+    "status_0_message_upper_case": lambda _r, t: httpx.Response(
+        200, json={"status": 0, "error": f"Token {t.upper()} has expired", "result": None}
+    ),
+    "unknown_status": lambda _r, t: httpx.Response(200, json={"status": t, "result": None}),
+    "html_page": lambda _r, t: httpx.Response(200, text=f"<html>bad token {t}</html>"),
+    "not_json": lambda _r, t: httpx.Response(200, text=f"token={t}; broken {{"),
+    "not_an_envelope": lambda _r, t: httpx.Response(200, json=[t]),
+    "http_status_with_body": lambda _r, t: httpx.Response(401, text=f"token {t} refused"),
+    "too_large": lambda _r, t: httpx.Response(200, text=f"{t} " * 400),
+    "transport_message_with_url": lambda r, _t: _raise_httpx(
+        httpx.ConnectError(f"cannot reach {r.url} (cookie {r.headers.get('cookie')})", request=r)
+    ),
+    "read_error_with_url": lambda r, _t: _raise_httpx(
+        httpx.ReadError(f"connection reset while reading {r.url}", request=r)
+    ),
+    "local_protocol_error_with_url": lambda r, _t: _raise_httpx(
+        httpx.LocalProtocolError(f"illegal header in request to {r.url} {r.headers}")
+    ),
+}
+
+
+def _raise_httpx(exc: Exception) -> httpx.Response:
+    raise exc
+
+
+#: call() meets every echo; stream_raw() and call_raw() build their own HTTP status
+#: errors and share the transport's mapping, but read no envelope.
+ECHO_CASES: Final = [(echo, "call") for echo in ECHOES] + [
+    (echo, call)
+    for echo in ("http_status_with_body", "transport_message_with_url")
+    for call in ("stream_raw", "call_raw")
+]
+
+
+@pytest.mark.parametrize(("echo", "call"), ECHO_CASES)
+async def test_an_echoed_token_is_redacted_from_every_error(
+    token_in: str, echo: str, call: str
+) -> None:
+    """The token in the server's answer, in the URL or in the cookie, never shows.
+
+    Each place an error message is built from what the server (or the transport) said
+    is reached with the token in it: the message must show ``***`` where the token was.
+    """
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        token = _sent_token(request)
+        seen.append(token)
+        return ECHOES[echo](request, token)
+
+    client = DaktelaClient(
+        "https://pbx.example.com",
+        ECHO_TOKEN,
+        token_in=token_in,  # type: ignore[arg-type]
+        transport_factory=lambda _options: httpx.MockTransport(answer),
+        retries=0,
+        max_answer_bytes=1000,
+    )
+    async with client:
+
+        async def attempt() -> object:
+            if call == "stream_raw":
+                async with client.stream_raw("GetQueues"):
+                    return None
+            if call == "call_raw":
+                return await client.call_raw("GetQueues")
+            return await client.call("GetQueues")
+
+        error = await capture(attempt)
+    assert seen == [ECHO_TOKEN], "the answer was built from the token the request carried"
+    # What the error shows and holds (message, repr, attributes, causes); not the locals
+    # of the frames that read the answer, which hold the answer with its echo.
+    assert search(ECHO_TOKEN, error=error, frames=False) == []
+    assert search(ECHO_TOKEN.upper(), error=error, frames=False) == []
+    assert search(ECHO_TOKEN, client=client) == []
+    text = str(error)
+    if echo.startswith("status_0"):
+        assert isinstance(error, DaktelaAPIError)
+        assert text.endswith(("Invalid access token ***", "Token *** has expired")), text
+    elif echo in ("html_page", "not_json", "not_an_envelope", "unknown_status"):
+        assert isinstance(error, DaktelaDecodeError)
+        assert "***" in text, text
+    elif echo == "http_status_with_body":
+        assert isinstance(error, DaktelaHTTPStatusError)
+        shown = (
+            "https://pbx.example.com/api/3.0/GetQueues/json?access_token=***"
+            if token_in == "query"
+            else "https://pbx.example.com/api/3.0/GetQueues/json"
+        )
+        assert error.url == shown
+        assert text.endswith(f"({shown})"), text
+    elif echo == "transport_message_with_url" or (echo, token_in) == (
+        "read_error_with_url",
+        "query",
+    ):
+        # The transport's own message named the URL (and the cookie): blanked.
+        assert isinstance(error, DaktelaConnectError)
+        assert "***" in text, text

@@ -1,5 +1,9 @@
 """The terminal board: a :class:`~daktela_async.cli._view.Board` drawn with rich.
 
+Under the queues' live figures comes, when the watcher polls ``today``, a table of the
+day's figures per queue: service level, offered, answered, abandoned, ASA, AHT and the
+longest wait.
+
 On a terminal the board redraws in place (rich ``Live``), at most four times a second
 and at least once a second so that times in state tick. Elsewhere (a pipe, a CI log)
 it prints a plain-text snapshot every few seconds and once at the end, so bounded
@@ -21,7 +25,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..realtime import Subscription
+from ..realtime import QueueDay, Subscription
 from ._view import OFFLINE, AgentView, Board, format_duration
 
 __all__ = ["STATE_STYLES", "board_text", "render_board", "run_board"]
@@ -43,6 +47,8 @@ _FRAME: Final = 0.25
 _TICK: Final = 1.0
 #: Lines the title, the queue table's frame and the status line take.
 _CHROME_LINES: Final = 10
+#: Lines the day's table takes besides its rows (its title, header and frame).
+_TODAY_CHROME_LINES: Final = 4
 #: Width of one agent column when the agents are spread over several.
 _AGENT_COLUMN_WIDTH: Final = 62
 
@@ -102,6 +108,41 @@ def _queue_table(board: Board, *, boxed: box.Box) -> Table:
     return table
 
 
+def _mean(seconds: float | None) -> str:
+    return "–" if seconds is None else format_duration(round(seconds))
+
+
+def _today_title(days: Sequence[QueueDay]) -> Text:
+    first = days[0]
+    threshold = f"{first.threshold:g}"
+    return Text(
+        f"Today {first.day:%Y-%m-%d}: service level = answered within {threshold} s / offered",
+        style="bold",
+    )
+
+
+def _today_table(board: Board, days: Sequence[QueueDay], *, boxed: box.Box) -> Table:
+    table = Table(box=boxed, expand=False, pad_edge=False, show_edge=False)
+    table.add_column("Queue", style="bold", no_wrap=True)
+    threshold = f"{days[0].threshold:g}"
+    for name in (f"SL {threshold}s", "Offered", "Answered", "Abandoned", "ASA", "AHT"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("Longest wait", justify="right", no_wrap=True)
+    for day in days:
+        level = "–" if day.service_level is None else f"{day.service_level:.0%}"
+        table.add_row(
+            board.queue_title(day.queue),
+            level,
+            str(day.offered),
+            str(day.answered),
+            Text(str(day.abandoned), style="red" if day.abandoned else ""),
+            _mean(day.asa),
+            _mean(day.aht),
+            "–" if day.longest_wait is None else format_duration(day.longest_wait),
+        )
+    return table
+
+
 def _status(board: Board, now: dt.datetime, footer: str | None) -> Text:
     text = Text()
     counts = board.state_counts()
@@ -147,9 +188,13 @@ def render_board(
     parts: list[RenderableType] = [Text(title, style="bold")]
     if board.queues:
         parts.append(_queue_table(board, boxed=boxed))
+    days = board.sorted_days()
+    if days:
+        parts += [_today_title(days), _today_table(board, days, boxed=boxed)]
     rows = len(agents)
     if height is not None and agents:
-        rows = max(3, height - _CHROME_LINES - len(board.queues))
+        today_lines = len(days) + _TODAY_CHROME_LINES if days else 0
+        rows = max(3, height - _CHROME_LINES - len(board.queues) - today_lines)
     columns = max(1, math.ceil(len(agents) / rows)) if agents else 1
     if columns == 1:
         parts.append(_agent_table(agents, board, moment, names=True, boxed=boxed))

@@ -8,9 +8,17 @@ Routes:
   and queue, never a backlog. The stream opens with ``retry:`` (the reconnection
   delay) and a ``hello`` message, then the replayed current state (every agent and
   queue row at once), then changes as they happen, a ``sample`` of the chart every
-  couple of seconds, and a ``ping`` when nothing else was sent for a while (the page
-  reopens a stream that stays silent).
+  couple of seconds (an hour of them kept), and a ``ping`` when nothing else was sent
+  for a while (the page reopens a stream that stays silent). ``source_failed``,
+  ``source_recovered`` and ``queue_day`` events also come as they are
+  (``event.to_dict()`` less ``previous``): the page dates outages and shows today's
+  figures from them.
 - ``/snapshot``: the whole board as JSON (the page uses it after ``dropped``).
+- ``/metrics``: Prometheus metrics (:class:`~daktela_async.metrics.WatcherMetrics`), in
+  the text format.
+- ``/healthz``: ``200`` with ``{"status": "ok", ...}`` while no source is failing,
+  ``503`` with ``{"status": "stale", "failing": [...], "since": ..., "reason": ...}``
+  while one is (or the watch stopped, or the dashboard is stopping).
 
 Every route answers only requests whose ``Host`` is one of the dashboard's names
 (``localhost``, ``127.0.0.1``, ``::1``, the address it listens on, and the names given
@@ -26,7 +34,8 @@ Messages are JSON objects with a ``type``: ``hello``, ``agent``, ``queue``,
 The server is uvicorn on the caller's asyncio loop (the dashboard needs the asyncio
 backend), bound to a socket opened here, so that a port in use is an ``OSError`` to
 report rather than uvicorn's exit. Closing the dashboard ends every stream first, so
-the server stops at once.
+the server stops at once. :func:`serve_metrics` serves only ``/metrics`` and ``/healthz``
+the same way (``daktela-async watch --metrics-port``).
 """
 
 from __future__ import annotations
@@ -37,12 +46,13 @@ import ipaddress
 import json
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -58,10 +68,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import DaktelaError
+from .._metrics import Health, WatcherMetrics
 from ..realtime import (
     AgentStateChanged,
     Event,
     OverflowPolicy,
+    QueueDayChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
     SourceFailed,
@@ -72,16 +84,22 @@ from ._page import render_page
 from ._settings import CLIError
 from ._view import Board, ClockOffset, to_millis
 
-__all__ = ["Dashboard", "EventFeed", "serve_dashboard"]
+__all__ = ["Dashboard", "EventFeed", "metrics_routes", "serve_dashboard", "serve_metrics"]
 
 #: What the board is made of (calls and queue logins are inside the agent states).
 _BOARD_KINDS: Final = (
     AgentStateChanged,
+    QueueDayChanged,
     QueueStatsChanged,
     QueuesSummaryChanged,
     SourceFailed,
     SourceRecovered,
 )
+
+#: Events the page also reads as they are (``event.to_dict()``, without ``previous``):
+#: outages with the time they began and their kind of error (the board's ``source``
+#: message has neither), and today's figures per queue (the ``today`` stats source).
+_PASSED_KINDS: Final = (SourceFailed, SourceRecovered, QueueDayChanged)
 
 _HEADERS: Final = {
     "Cache-Control": "no-store",
@@ -152,6 +170,30 @@ class _HostCheck:
         await self.app(scope, receive, send)
 
 
+def metrics_routes(
+    metrics: WatcherMetrics, *, stopping: Callable[[], str | None] = lambda: None
+) -> list[Route]:
+    """``/metrics`` and ``/healthz`` of *metrics*.
+
+    Args:
+        metrics: What they answer.
+        stopping: Why the server is stopping (``None`` while it is not): ``/healthz``
+            then answers ``503`` with that reason.
+    """
+
+    async def scrape(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST, headers=_HEADERS)
+
+    async def healthz(request: Request) -> Response:
+        health = metrics.health()
+        reason = stopping()
+        if reason is not None and health.ok:
+            health = Health(ok=False, reason=reason, stopped=True, agents=health.agents)
+        return JSONResponse(health.to_dict(), status_code=health.status_code, headers=_HEADERS)
+
+    return [Route("/metrics", scrape), Route("/healthz", healthz)]
+
+
 class EventFeed(Protocol):
     """Where the dashboard's events come from: a watcher, or a hub fed from Redis.
 
@@ -197,6 +239,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _passed(event: Event) -> dict[str, Any]:
+    """An event the page reads as it is: its ``to_dict()``, less ``previous``."""
+    message = event.to_dict(full=False)
+    message.pop("previous", None)
+    return message
+
+
 class Dashboard:
     """The web dashboard of one watcher (or any :class:`EventFeed`).
 
@@ -210,7 +259,8 @@ class Dashboard:
         queue_titles: Queue id to name.
         pause_titles: Pause id to name.
         sample_every: Seconds between samples of the chart.
-        keep: Samples the chart keeps (``keep * sample_every`` seconds of history).
+        keep: Samples the chart keeps (``keep * sample_every`` seconds of history: an
+            hour by default).
         heartbeat: Seconds of silence after which a stream sends a ``ping``.
         retry: Milliseconds the browser waits before reconnecting a dropped stream.
         allowed_hosts: Host names (or addresses) the page may be reached by, besides
@@ -226,7 +276,7 @@ class Dashboard:
         queue_titles: dict[str, str] | None = None,
         pause_titles: dict[str, str] | None = None,
         sample_every: float = 2.0,
-        keep: int = 150,
+        keep: int = 1800,
         heartbeat: float = 15.0,
         retry: int = 2000,
         allowed_hosts: Iterable[str] = (),
@@ -248,11 +298,14 @@ class Dashboard:
         self._streams: set[Subscription] = set()
         self._closed = False
         self._hosts = {host_key(h) for h in (*LOOPBACK_HOSTS, *allowed_hosts) if h.strip()}
+        #: Prometheus metrics and the health check (``/metrics``, ``/healthz``).
+        self.metrics = WatcherMetrics(watcher, queue_titles=self.queue_titles)
         self.app = Starlette(
             routes=[
                 Route("/", self._page),
                 Route("/events", self._events),
                 Route("/snapshot", self._snapshot),
+                *metrics_routes(self.metrics, stopping=self._stopping),
             ],
             middleware=[Middleware(_HostCheck, hosts=self._hosts)],
         )
@@ -297,6 +350,7 @@ class Dashboard:
         """Keep the shared board current and sample the chart until cancelled."""
         async with self._subscribe("dashboard") as events, anyio.create_task_group() as tg:
             tg.start_soon(self._sample_forever)
+            await tg.start(self.metrics.run)
             task_status.started()
             try:
                 async for event in events:
@@ -315,6 +369,9 @@ class Dashboard:
         while True:
             await anyio.sleep(self._sample_every)
             self._sample()
+
+    def _stopping(self) -> str | None:
+        return "the dashboard is stopping" if self._closed else None
 
     def close(self) -> None:
         """End every browser's stream (they reconnect to whatever serves next)."""
@@ -393,6 +450,8 @@ class Dashboard:
                         message = board.message(key)
                         if message is not None:
                             chunks.append(_sse(message))
+                    if isinstance(event, _PASSED_KINDS):
+                        chunks.append(_sse(_passed(event)))
                     event = subscription.get_nowait()
                 for sample in self._new_samples(last_sample):
                     last_sample = sample["t"]
@@ -424,15 +483,16 @@ def _url(sock: socket.socket) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve_dashboard(dashboard: Dashboard, sock: socket.socket) -> AsyncIterator[str]:
-    """Serve *dashboard* on the listening socket *sock*; yields the page's URL.
+async def _serve_app(
+    app: ASGIApp, sock: socket.socket, *, what: str, before_stop: Callable[[], object]
+) -> AsyncIterator[str]:
+    """Serve *app* on the listening socket *sock* with uvicorn; yields its URL.
 
-    Leaving the block ends the browsers' streams and stops the server. The address
-    *sock* listens on is added to the dashboard's allowed hosts.
+    Leaving the block calls *before_stop* (to end long responses), then stops the server
+    gracefully. *what* names the server in the error raised when it does not start.
     """
-    dashboard.allow_host(str(sock.getsockname()[0]))
     config = uvicorn.Config(
-        dashboard.app,
+        app,
         lifespan="off",
         log_config=None,
         log_level="warning",
@@ -451,18 +511,65 @@ async def serve_dashboard(dashboard: Dashboard, sock: socket.socket) -> AsyncIte
             done.set()
 
     async with anyio.create_task_group() as tg:
-        await tg.start(dashboard.run)
         tg.start_soon(serve)
         with anyio.fail_after(10):
             while not server.started and not done.is_set():  # noqa: ASYNC110 - no event to wait on
                 await anyio.sleep(0.01)
         if done.is_set():
-            raise CLIError("the dashboard's web server did not start")
+            raise CLIError(f"the {what} did not start")
         try:
             yield _url(sock)
         finally:
-            dashboard.close()
+            before_stop()
             server.should_exit = True
             with anyio.move_on_after(5, shield=True):
                 await done.wait()
+            tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def serve_dashboard(dashboard: Dashboard, sock: socket.socket) -> AsyncIterator[str]:
+    """Serve *dashboard* on the listening socket *sock*; yields the page's URL.
+
+    Leaving the block ends the browsers' streams and stops the server. The address
+    *sock* listens on is added to the dashboard's allowed hosts.
+    """
+    dashboard.allow_host(str(sock.getsockname()[0]))
+    async with anyio.create_task_group() as tg:
+        await tg.start(dashboard.run)
+        try:
+            async with _serve_app(
+                dashboard.app, sock, what="dashboard's web server", before_stop=dashboard.close
+            ) as url:
+                yield url
+        finally:
+            tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(
+    metrics: WatcherMetrics, sock: socket.socket, *, allowed_hosts: Iterable[str] = ()
+) -> AsyncIterator[str]:
+    """Serve only ``/metrics`` and ``/healthz`` of *metrics* on *sock*; yields the base URL.
+
+    Runs :meth:`WatcherMetrics.run <daktela_async.metrics.WatcherMetrics.run>` meanwhile.
+    Requests must carry a ``Host`` that is a loopback name, the address *sock* listens
+    on, or one of *allowed_hosts* (else ``400``), as the dashboard's do.
+    """
+    hosts = {
+        host_key(h)
+        for h in (*LOOPBACK_HOSTS, str(sock.getsockname()[0]), *allowed_hosts)
+        if h.strip()
+    }
+    app = Starlette(
+        routes=metrics_routes(metrics), middleware=[Middleware(_HostCheck, hosts=hosts)]
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(metrics.run)
+        try:
+            async with _serve_app(
+                app, sock, what="metrics server", before_stop=lambda: None
+            ) as url:
+                yield url
+        finally:
             tg.cancel_scope.cancel()

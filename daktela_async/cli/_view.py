@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from .._errors import DaktelaError
-from .._models import AgentCall, AgentState, RTStatsQueue, RTStatsQueuesSummary
+from .._models import AgentCall, AgentState, RTStatsQueue, RTStatsQueuesSummary, unstructure
 from .._transport._request import version_key
 from ..realtime import (
     AgentStateChanged,
     Event,
     EventsDropped,
+    QueueDay,
+    QueueDayChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
     SourceFailed,
@@ -248,6 +250,8 @@ class Board:
         self.agents: dict[str, AgentView] = {}
         self.queues: dict[str, QueueView] = {}
         self.summary: RTStatsQueuesSummary | None = None
+        #: The day's figures by queue id (when the watcher polls ``today``).
+        self.days: dict[str, QueueDay] = {}
         #: Failing sources (``"agents"``, ``"stats:queues"``...) and their error.
         self.outages: dict[str, str] = {}
         self.events = 0
@@ -259,8 +263,9 @@ class Board:
     def apply(self, event: Event) -> list[str]:
         """Apply one event; return the keys of what changed (``"agent:hajek"``...).
 
-        Keys: ``agent:<login>``, ``queue:<id>``, ``summary``, ``source:<name>`` and
-        ``dropped``; :meth:`message` turns each into a JSON message.
+        Keys: ``agent:<login>``, ``queue:<id>``, ``queue_day:<id>``, ``summary``,
+        ``source:<name>`` and ``dropped``; :meth:`message` turns each into a JSON
+        message (but ``queue_day``: the dashboard sends those events as they are).
         """
         self.events += 1
         if isinstance(event, AgentStateChanged):
@@ -274,6 +279,12 @@ class Board:
                     event.queue, event.current, self.queue_titles.get(event.queue)
                 )
             return [f"queue:{event.queue}"]
+        if isinstance(event, QueueDayChanged):
+            if event.current is None:
+                self.days.pop(event.queue, None)
+            else:
+                self.days[event.queue] = event.current
+            return [f"queue_day:{event.queue}"]
         if isinstance(event, QueuesSummaryChanged):
             self.summary = event.current
             return ["summary"]
@@ -389,6 +400,14 @@ class Board:
         """The queues by title, then id."""
         return sorted(self.queues.values(), key=lambda q: (q.title, q.id))
 
+    def queue_title(self, queue: str) -> str:
+        """The name of queue *queue* (``Queue <id>`` when unknown)."""
+        return self.queue_titles.get(queue) or f"Queue {queue}"
+
+    def sorted_days(self) -> list[QueueDay]:
+        """The day's figures of every queue, by the queue's title, then id."""
+        return sorted(self.days.values(), key=lambda d: (self.queue_title(d.queue), d.queue))
+
     def state_counts(self) -> Counter[str]:
         """How many agents are in each state."""
         return Counter(a.state for a in self.agents.values())
@@ -467,6 +486,8 @@ class Board:
             if queue is None:
                 return {"type": "queue", "id": name, "removed": True}
             return self.queue_json(queue)
+        if kind == "queue_day":
+            return None  # the dashboard passes these events as they are (to_dict())
         if kind == "summary":
             return self.summary_json()
         if kind == "source":
@@ -484,6 +505,7 @@ class Board:
             "queues": [self.queue_json(q) for q in self.sorted_queues()],
             "summary": self.summary_json(),
             "outages": dict(self.outages),
+            "today": [unstructure(d) for d in self.sorted_days()],
         }
 
 

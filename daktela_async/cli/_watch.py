@@ -1,32 +1,36 @@
 """``daktela-async watch``: print the watcher's events as they come.
 
-One line per event, readable by default; with ``--jsonl`` one JSON object per line
-(``type``, ``seq``, ``time``, then the event's fields, models in the server's JSON
-shape), flushed after each line so that ``| jq`` and log shippers see events at once.
+One line per event, readable by default; with ``--jsonl`` one JSON object per line, as
+:meth:`Event.to_json() <daktela_async.realtime.Event.to_json>` writes it (``kind``,
+``seq``, ``time``, then the event's fields, models in the server's JSON shape; read a line
+back with :meth:`Event.from_dict() <daktela_async.realtime.Event.from_dict>`), flushed
+after each line so that ``| jq`` and log shippers see events at once. The lines are
+compact (no per-queue ``options`` in agent states); ``--full`` keeps everything.
 
 ``--redis URL`` also publishes the events through a
 :class:`~daktela_async.redis.RedisSink`; ``--from-redis URL --name NAME`` prints what a
 sink wrote instead, read with a :class:`~daktela_async.redis.RedisSource` (the current
 state first, then the stream), without contacting the PBX.
+
+``--metrics-port N`` also serves Prometheus metrics on ``/metrics`` and a health check on
+``/healthz`` (:class:`~daktela_async.metrics.WatcherMetrics`), on loopback unless
+``--metrics-host`` says otherwise; requests must name this host (or an ``--allow-host``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
-import enum
-import json
 import math
+import socket
 import sys
+from collections.abc import AsyncIterator
 from typing import Any, Final, TextIO
 
 import anyio
-import attrs
 
 from .._client import DaktelaClient
 from .._errors import DaktelaUsageError
-from .._models import unstructure
 from ..realtime import (
     STATS_SOURCES,
     AgentCallEnded,
@@ -42,8 +46,10 @@ from ..realtime import (
     SessionChanged,
     SourceFailed,
     SourceRecovered,
+    Watcher,
 )
 from ._redis import check_redis_name, check_redis_url, connect, redact_url, redis_failure
+from ._serve import add_allow_host_argument, exposure_warning, open_socket
 from ._settings import (
     CLIError,
     add_connection_arguments,
@@ -54,7 +60,7 @@ from ._settings import (
 )
 from ._signals import run as run_until_stopped
 from ._signals import until_stopped
-from ._view import every_user, logged_in_agents
+from ._view import every_user, fetch_titles, logged_in_agents
 
 __all__ = ["EVENT_KINDS", "add_parser", "event_to_dict", "format_event", "run"]
 
@@ -73,7 +79,7 @@ _EVENT_TYPES: Final[tuple[type[Event], ...]] = (
     EventsDropped,
 )
 
-#: The ``type`` of every event, as ``--kind`` and the JSON lines name them.
+#: The ``kind`` of every event, as ``--kind`` and the JSON lines name them.
 EVENT_KINDS: Final = tuple(cls.kind for cls in _EVENT_TYPES)
 
 #: What the PBX answers ``RTUserState`` for a login no user has (a wrong token gets the
@@ -85,29 +91,14 @@ _FIRST_ANSWER_KINDS: Final = (AgentStateChanged.kind, SourceFailed.kind)
 _NAMED_LOGINS: Final = 10
 
 
-def _json_value(value: Any) -> Any:
-    if attrs.has(type(value)):
-        return unstructure(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+def event_to_dict(event: Event, *, full: bool = False) -> dict[str, Any]:
+    """An event as ``--jsonl`` writes it: :meth:`Event.to_dict`, compact unless *full*.
 
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """An event as a JSON-ready dict: ``type``, ``seq``, ``time``, then its own fields.
-
-    Models (``previous``, ``current``, ``call``...) take the server's JSON shape, so a
-    line's ``current`` reads like an ``RTUserState`` answer.
+    ``kind``, ``seq``, ``time``, then the event's own fields; models (``previous``,
+    ``current``, ``call``...) take the server's JSON shape, so a line's ``current`` reads
+    like an ``RTUserState`` answer (without each queue's ``options`` unless *full*).
     """
-    data: dict[str, Any] = {"type": event.kind, "seq": event.seq, "time": event.time.isoformat()}
-    for field in attrs.fields(type(event)):
-        if field.name not in ("seq", "time"):
-            data[field.name] = _json_value(getattr(event, field.name))
-    if isinstance(event, SourceFailed):
-        data["stopped"] = event.stopped
-    return data
+    return event.to_dict(full=full)
 
 
 def _call_text(direction: str | None, number: str | None, name: str | None) -> str:
@@ -199,9 +190,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="append",
         metavar="KIND",
         dest="kinds",
-        help=f"print only these event types: {', '.join(EVENT_KINDS)}",
+        help=f"print only these event kinds: {', '.join(EVENT_KINDS)}",
     )
     parser.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="with --jsonl: keep every detail (each queue's options in agent states)",
+    )
     parser.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)"
     )
@@ -242,6 +238,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--name",
         help="the PBX's name in the Redis keys (with --redis: the PBX's host by default)",
     )
+    metrics = parser.add_argument_group(
+        "metrics", "Serve Prometheus metrics (/metrics) and a health check (/healthz)."
+    )
+    metrics.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve /metrics and /healthz on this port (0: a free one, printed on stderr)",
+    )
+    metrics.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="interface the metrics are served on (127.0.0.1)",
+    )
+    add_allow_host_argument(metrics, what="the metrics", host_flag="--metrics-host")
     add_connection_arguments(parser)
     parser.set_defaults(handler=run)
     return parser
@@ -259,6 +271,8 @@ def _common_options(args: argparse.Namespace) -> list[str] | None:
         raise CLIError("--duration must be a positive number of seconds", exit_code=2)
     if args.count is not None and args.count < 1:
         raise CLIError("--count must be at least 1", exit_code=2)
+    if args.full and not args.jsonl:
+        raise CLIError("--full goes with --jsonl", exit_code=2)
     if args.redis is not None:
         check_redis_url(args.redis, "--redis")
     if args.from_redis is not None:
@@ -284,6 +298,11 @@ def _common_options(args: argparse.Namespace) -> list[str] | None:
     if args.name is not None:
         check_redis_name(args.name)
     return kinds
+
+
+def _intervals(stats: list[str], every: float) -> dict[str, float]:
+    """``--stats-interval`` for the live tables; ``today`` (a paged report) keeps its own."""
+    return {name: every for name in stats if name != "today"}
 
 
 def _options(args: argparse.Namespace) -> tuple[list[str], list[str], list[str] | None]:
@@ -368,13 +387,53 @@ async def _check_agents_exist(
     print(f"warning: {what}", file=err, flush=True)
 
 
-def _line(event: Event, jsonl: bool) -> str:
-    if jsonl:
-        return json.dumps(event_to_dict(event), ensure_ascii=False, default=str)
+def _line(event: Event, args: argparse.Namespace) -> str:
+    if args.jsonl:
+        return event.to_json(full=args.full)
     return format_event(event)
 
 
+def _check_metrics_options(args: argparse.Namespace) -> None:
+    """``--metrics-port``, ``--metrics-host`` and ``--allow-host``, checked."""
+    if args.metrics_port is None:
+        if args.allow_hosts or args.metrics_host != "127.0.0.1":
+            raise CLIError("--metrics-host and --allow-host go with --metrics-port", exit_code=2)
+        return
+    if args.from_redis is not None:
+        raise CLIError("--metrics-port watches the PBX: not with --from-redis", exit_code=2)
+    if not 0 <= args.metrics_port <= 65535:
+        raise CLIError("--metrics-port must be between 0 and 65535", exit_code=2)
+
+
+@contextlib.asynccontextmanager
+async def _serve_metrics(
+    args: argparse.Namespace,
+    sock: socket.socket,
+    watcher: Watcher,
+    client: DaktelaClient,
+    err: TextIO,
+) -> AsyncIterator[None]:
+    """Serve ``/metrics`` and ``/healthz`` of *watcher* on *sock* (``--metrics-port``)."""
+    from .._metrics import WatcherMetrics
+    from ._dashboard import serve_metrics
+
+    queues, _ = await fetch_titles(client)
+    metrics = WatcherMetrics(watcher, queue_titles=queues)
+    hosts = [args.metrics_host, *split_csv(args.allow_hosts)]
+    async with serve_metrics(metrics, sock, allowed_hosts=hosts) as url:
+        if exposure_warning(args.metrics_host) is not None:
+            print(
+                f"warning: serving metrics on {args.metrics_host}: whoever can reach it sees "
+                "agents' logins and states; requests must name this address or an --allow-host",
+                file=err,
+                flush=True,
+            )
+        print(f"metrics: {url}metrics (health: {url}healthz)", file=err, flush=True)
+        yield
+
+
 async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _check_metrics_options(args)
     if args.from_redis is not None:
         return await _watch_redis(args, out, err)
     users, stats, kinds = _options(args)
@@ -396,7 +455,7 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     client,
                     users=users,
                     stats=stats,
-                    stats_interval=args.stats_interval,
+                    stats_interval=_intervals(stats, args.stats_interval),
                     name=args.name,
                     member=args.member,
                     shards=args.shards,
@@ -404,7 +463,9 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 )
                 watcher = fleet.watcher
             else:
-                watcher = client.watch(users, stats=stats, stats_interval=args.stats_interval)
+                watcher = client.watch(
+                    users, stats=stats, stats_interval=_intervals(stats, args.stats_interval)
+                )
         except DaktelaUsageError as exc:
             raise CLIError(str(exc), exit_code=2) from None
         what = [f"{len(users)} agents"] if users else []
@@ -413,6 +474,11 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         sink: Any = None
         try:
             async with contextlib.AsyncExitStack() as stack:
+                metrics_sock = None
+                if args.metrics_port is not None:  # bound first: a taken port fails at once
+                    metrics_sock = stack.enter_context(
+                        open_socket(args.metrics_host, args.metrics_port)[0]
+                    )
                 if args.fleet:
                     await stack.enter_async_context(connect(args.redis))  # fails fast if down
                     await stack.enter_async_context(fleet)
@@ -440,6 +506,10 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     )
                 else:
                     await stack.enter_async_context(watcher)
+                if metrics_sock is not None:
+                    await stack.enter_async_context(
+                        _serve_metrics(args, metrics_sock, watcher, client, err)
+                    )
                 # A fleet member polls only its share: which agents exist is not its to say.
                 first = _FirstAnswers(users) if users and not args.fleet else None
                 wanted = kinds
@@ -455,7 +525,7 @@ async def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     async for event in events:
                         if kinds is None or event.kind in kinds:
                             seen += 1
-                            out.write(_line(event, args.jsonl) + "\n")
+                            out.write(_line(event, args) + "\n")
                             out.flush()
                         if first is not None and first.see(event):
                             await _check_agents_exist(first.unknown, users, stats, client, err)
@@ -501,7 +571,7 @@ async def _watch_redis(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
                         if kinds is not None and event.kind not in kinds:
                             continue
                         seen += 1
-                        out.write(_line(event, args.jsonl) + "\n")
+                        out.write(_line(event, args) + "\n")
                         out.flush()
                         if args.count is not None and seen >= args.count:
                             break

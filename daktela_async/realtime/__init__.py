@@ -20,6 +20,7 @@ from ._events import (
     Event,
     EventsDropped,
     PauseStatsChanged,
+    QueueDayChanged,
     QueueLoginChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
@@ -29,9 +30,11 @@ from ._events import (
 )
 from ._health import Backoff, SourceStats
 from ._hub import Hub, OverflowPolicy, SubscriberStats, SubscriberTooSlow, Subscription
+from ._today import SERVICE_LEVEL_THRESHOLD, QueueDay, TodayCalls
 from ._watcher import Watcher, WatcherStats
 
 __all__ = [
+    "SERVICE_LEVEL_THRESHOLD",
     "STATS_SOURCES",
     "AgentCallEnded",
     "AgentCallStarted",
@@ -43,6 +46,8 @@ __all__ = [
     "Hub",
     "OverflowPolicy",
     "PauseStatsChanged",
+    "QueueDay",
+    "QueueDayChanged",
     "QueueLoginChanged",
     "QueueStatsChanged",
     "QueuesSummaryChanged",
@@ -53,6 +58,7 @@ __all__ = [
     "SubscriberStats",
     "SubscriberTooSlow",
     "Subscription",
+    "TodayCalls",
     "Watcher",
     "WatcherStats",
 ]

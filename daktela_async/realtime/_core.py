@@ -18,20 +18,34 @@ from .._errors import DaktelaError, DaktelaUsageError, DaktelaVersionError
 from .._transport._request import version_key
 from ._health import Backoff, Source, Verdict
 from ._hub import Hub
+from ._today import TODAY_INTERVAL, check_threshold
 
 if TYPE_CHECKING:
     from .._client import DaktelaClient
 
-__all__ = ["STATS_SOURCES", "Core", "Settings", "check_logins", "check_version"]
+__all__ = [
+    "DEFAULT_INTERVALS",
+    "STATS_SOURCES",
+    "Core",
+    "Settings",
+    "check_logins",
+    "check_version",
+]
 
-#: Stats names accepted by ``watch(stats=...)`` and the action each one polls.
+#: Stats names accepted by ``watch(stats=...)`` and the action each one polls
+#: (``today``: the day's figures per queue, counted from ``StatsCalls``).
 STATS_SOURCES: Final = {
     "queues": "RTStatsQueues",
     "sessions": "RTStatsSessions",
     "calls": "RTStatsCalls",
     "pauses": "RTStatsPauses",
     "summary": "RTStatsQueuesSummary",
+    "today": "StatsCalls",
 }
+
+#: Seconds between polls of a stats name when ``stats_interval`` does not say: the
+#: ``RTStats*`` tables are live views; ``today`` pages through the day's history.
+DEFAULT_INTERVALS: Final[Mapping[str, float]] = {"today": TODAY_INTERVAL}
 
 
 def check_logins(users: object, parameter: str = "users") -> list[str]:
@@ -110,6 +124,7 @@ class Settings:
     canary_interval: float | None
     token_check_gap: float
     resync_concurrency: int
+    service_level_threshold: float
 
     @classmethod
     def build(
@@ -129,6 +144,7 @@ class Settings:
         canary_interval: object,
         canary_timeout: object,
         resync_concurrency: object,
+        service_level_threshold: object,
     ) -> Settings:
         """Check every setting against the client; raise :class:`DaktelaUsageError` early."""
         names = check_logins(stats, "stats")
@@ -137,10 +153,15 @@ class Settings:
             check_version(client, "RTUserState", "watching agents")
         for name in names:
             check_version(client, STATS_SOURCES[name], f"stats={name!r}")
-        if isinstance(stats_interval, Mapping):
+        if stats_interval is None:
+            intervals = {n: DEFAULT_INTERVALS.get(n, STATS_INTERVAL) for n in names}
+        elif isinstance(stats_interval, Mapping):
             _known_stats(stats_interval, "stats_interval")
             intervals = {
-                n: _seconds(f"stats_interval[{n!r}]", stats_interval.get(n, STATS_INTERVAL))
+                n: _seconds(
+                    f"stats_interval[{n!r}]",
+                    stats_interval.get(n, DEFAULT_INTERVALS.get(n, STATS_INTERVAL)),
+                )
                 for n in names
             }
         else:
@@ -189,6 +210,9 @@ class Settings:
             canary_interval=canary,
             token_check_gap=min(TOKEN_CHECK_GAP, canary or TOKEN_CHECK_GAP),
             resync_concurrency=resync_concurrency,
+            service_level_threshold=check_threshold(
+                service_level_threshold, "service_level_threshold"
+            ),
         )
 
 

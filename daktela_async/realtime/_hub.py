@@ -183,9 +183,11 @@ class Subscription:
                 return self._latest.popitem(last=False)[1]
             return None
         if self._ring:
-            if self._full_since is not None and len(self._ring) <= self._maxsize:
+            event = self._ring.popleft()
+            if len(self._ring) <= self._maxsize:
+                # Back to maxsize (not below): the overflow is over, and forgotten.
                 self._full_since = None
-            return self._ring.popleft()
+            return event
         return None
 
     def __aiter__(self) -> Self:

@@ -1,5 +1,8 @@
 """Stats pollers: each ``RTStats*`` endpoint on its own interval, source and backoff.
 
+``today`` is polled the same way: its table is the day's figures per queue, counted
+from ``StatsCalls`` by :class:`~daktela_async.realtime._today.TodayCalls`.
+
 A stats endpoint that fails affects nobody else: its source reports the failure once and
 retries with its own backoff (short for an outage, so a wallboard recovers in seconds),
 while the agent polls and the other tables carry on.
@@ -27,11 +30,13 @@ from ._events import (
     CallChanged,
     Event,
     PauseStatsChanged,
+    QueueDayChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
     SessionChanged,
 )
 from ._health import Verdict, classify, retry_after
+from ._today import TodayCalls
 
 __all__ = ["StatsTables"]
 
@@ -44,7 +49,7 @@ _TABLE_TYPES: Final[dict[str, Any]] = {
 
 
 class StatsTables:
-    """The polled ``RTStats*`` tables and their pollers."""
+    """The polled ``RTStats*`` tables (and ``today``'s figures) and their pollers."""
 
     def __init__(self, core: Core) -> None:
         self._core = core
@@ -52,6 +57,10 @@ class StatsTables:
             name: {} for name in core.settings.stats if name != "summary"
         }
         self.summary: RTStatsQueuesSummary | None = None
+        #: What counts the day's calls, when ``today`` is polled.
+        self.today: TodayCalls | None = None
+        if "today" in core.settings.stats:
+            self.today = TodayCalls(core.client, threshold=core.settings.service_level_threshold)
 
     async def poll(self, name: str) -> None:
         """Poll stats endpoint *name* until cancelled or the watcher stops."""
@@ -63,20 +72,23 @@ class StatsTables:
             started = anyio.current_time()
             source.requests += 1
             try:
-                result = await self._core.client.call(action, retries=0)
-                value = structure(
-                    result,
-                    _TABLE_TYPES.get(name, RTStatsQueuesSummary),
-                    action=action,
-                    secret=self._core.client._token,
-                )
+                if self.today is not None and name == "today":
+                    value: Any = await self.today.poll()
+                else:
+                    result = await self._core.client.call(action, retries=0)
+                    value = structure(
+                        result,
+                        _TABLE_TYPES.get(name, RTStatsQueuesSummary),
+                        action=action,
+                        secret=self._core.client._token,
+                    )
             except DaktelaError as exc:
                 verdict = classify(exc)
                 if verdict in (Verdict.AUTH, Verdict.USAGE):
                     self._core.stop(exc, verdict, source)
                     return
                 if isinstance(exc, DaktelaAPIError) and not source.failures:
-                    # RTStats* take no agent: a status 0 is about the token, or this table.
+                    # Stats take no agent: a status 0 is about the token, or this table.
                     self._core.suspect_token()
                 backoff = settings.probe_backoff if verdict is Verdict.OUTAGE else settings.backoff
                 delay = backoff.delay(source.failures + 1, retry_after(exc))
@@ -116,10 +128,13 @@ class StatsTables:
                 self.tables[name] = dict(rows)
 
     def clear(self) -> None:
-        """Forget every row (the pollers stopped)."""
+        """Forget every row (the pollers stopped); ``today`` then counts the day afresh."""
         for name in self.tables:
             self.tables[name] = {}
         self.summary = None
+        if self.today is not None:
+            # Calls that ended while another member polled may lie before the lookback.
+            self.today.reset()
 
     def replay(self) -> list[Event]:
         """Every row as an event with ``previous=None``, for a joining subscriber."""
@@ -141,4 +156,6 @@ def table_event(name: str, key: str, before: Any, after: Any) -> Event:
         return SessionChanged(agent=key, previous=before, current=after)
     if name == "calls":
         return CallChanged(call=key, previous=before, current=after)
+    if name == "today":
+        return QueueDayChanged(queue=key, previous=before, current=after)
     return PauseStatsChanged(pause=key, previous=before, current=after)

@@ -27,7 +27,6 @@ from .._config import (
     MIN_UNCHANGED_GAP,
     POLL_INTERVAL,
     RESYNC_CONCURRENCY,
-    STATS_INTERVAL,
 )
 from .._errors import DaktelaAPIError, DaktelaAuthError, DaktelaError, DaktelaUsageError
 from .._models import (
@@ -45,6 +44,7 @@ from ._events import AgentStateChanged, Event
 from ._health import Backoff, Source, SourceStats, Verdict, classify
 from ._hub import Hub, OverflowPolicy, SubscriberStats, Subscription, check_kinds
 from ._stats import StatsTables
+from ._today import SERVICE_LEVEL_THRESHOLD, QueueDay
 
 if TYPE_CHECKING:
     from .._client import DaktelaClient
@@ -83,9 +83,12 @@ class Watcher:
         client: The client whose transport pool the polls use.
         users: Agent logins to long-poll with ``RTUserState`` (a list, not one string);
             more can be added at any time with :meth:`add_users`.
-        stats: Names from :data:`STATS_SOURCES` to poll.
-        stats_interval: Seconds between polls of each stats endpoint (one number, or a
-            mapping by name).
+        stats: Names from :data:`STATS_SOURCES` to poll: the ``RTStats*`` tables, and
+            ``"today"``, the day's figures per queue (:class:`QueueDay`, counted from
+            ``StatsCalls``, API 4.1).
+        stats_interval: Seconds between polls of each stats endpoint: one number for
+            all, or a mapping by name. By default (``None``, and for the names a
+            mapping leaves out) 2 s, and 30 s for ``"today"``.
         poll_interval: Seconds between agent polls when there is no ``hash`` (API < 4.0,
             or a PBX that answers without one).
         long_poll_timeout: Read timeout of a held request; keep it above the server's hold
@@ -101,6 +104,8 @@ class Watcher:
         canary_timeout: Read timeout of the canary and of the outage probes.
         resync_concurrency: Un-held ``RTUserState`` requests (first polls, the re-arm
             after an outage) in flight at once.
+        service_level_threshold: Seconds of waiting within which an answered call
+            meets the service level, for ``"today"``'s figures (a number >= 0).
     """
 
     def __init__(
@@ -109,7 +114,7 @@ class Watcher:
         users: Iterable[str] = (),
         *,
         stats: Iterable[str] = (),
-        stats_interval: float | Mapping[str, float] = STATS_INTERVAL,
+        stats_interval: float | Mapping[str, float] | None = None,
         poll_interval: float = POLL_INTERVAL,
         long_poll_timeout: float = LONG_POLL_READ_TIMEOUT,
         long_poll_deadline: float = LONG_POLL_DEADLINE,
@@ -120,6 +125,7 @@ class Watcher:
         canary_interval: float | None = CANARY_INTERVAL,
         canary_timeout: float = CANARY_TIMEOUT,
         resync_concurrency: int = RESYNC_CONCURRENCY,
+        service_level_threshold: float = SERVICE_LEVEL_THRESHOLD,
     ) -> None:
         self._client = client
         self._pending = check_logins(users)
@@ -138,6 +144,7 @@ class Watcher:
             canary_interval=canary_interval,
             canary_timeout=canary_timeout,
             resync_concurrency=resync_concurrency,
+            service_level_threshold=service_level_threshold,
         )
         self.hub = Hub(replay=self._replay)
         self._core = Core(client, self._settings, self.hub, self._stop, self._suspect_token)
@@ -405,6 +412,8 @@ class Watcher:
     @overload
     def table(self, name: Literal["summary"]) -> dict[str, RTStatsQueuesSummary]: ...
     @overload
+    def table(self, name: Literal["today"]) -> dict[str, QueueDay]: ...
+    @overload
     def table(self, name: str) -> dict[str, Any]: ...
     def table(self, name: str) -> dict[str, Any]:
         """The current rows of a polled stats table: a new ``dict``, by the row's ID.
@@ -416,7 +425,9 @@ class Watcher:
         - ``"calls"``: :class:`RTStatsCall` rows by call ID;
         - ``"pauses"``: :class:`RTStatsPause` rows by pause ID;
         - ``"summary"``: the one :class:`RTStatsQueuesSummary` under ``"summary"`` (empty
-          before the first answer).
+          before the first answer);
+        - ``"today"``: the day's :class:`QueueDay` figures by queue ID (a queue appears
+          with its first call of the day that has ended).
 
         A literal *name* gives a type checker the row type:
         ``watcher.table("queues")["1"].calls_wait`` is an ``int | None``.

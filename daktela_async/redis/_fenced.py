@@ -25,15 +25,15 @@ from redis.exceptions import RedisError
 from .._errors import DaktelaUsageError
 from ..realtime._events import Event
 from ._schema import STATS_TABLES, RedisKeys, encode_event, encode_record
-from ._sink import _AGENTS, _SUMMARY, _TABLE_INDEX, RedisSink, _op
+from ._sink import _AGENTS, _SUMMARY, _TABLE_INDEX, _TODAY, RedisSink, _op
 
 if TYPE_CHECKING:
     from ..realtime._watcher import Watcher
 
 __all__ = ["FencedSink"]
 
-#: KEYS: 1 events, 2 agents:id, 3 agents, 4-7 the stats tables, 8 the summary,
-#: 9 leases, 10 members.
+#: KEYS: 1 events, 2 agents:id, 3 agents, 4-7 the stats tables, 8 the summary, 9 today,
+#: then (the last two) leases and members.
 #: ARGV: 1 maxlen, 2 member, 3 the number of events, then 10 values per event (kind,
 #: seq, time, data, lease, token, op, key index, field, value), then 6 values per state
 #: write of a resync (lease, token, op, key index, field, value). A lease ``""`` is the
@@ -44,6 +44,7 @@ if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local argv, keys, member = ARGV, KEYS, ARGV[2]
+local leases, members = KEYS[#KEYS - 1], KEYS[#KEYS]
 local checked = {}
 local function valid(lease, token)
   local key = lease .. ' ' .. token
@@ -51,10 +52,10 @@ local function valid(lease, token)
   if ok == nil then
     ok = false
     if lease == '' then
-      local score = redis.call('ZSCORE', keys[10], member)
+      local score = redis.call('ZSCORE', members, member)
       ok = score ~= false and tonumber(score) > now
     else
-      local value = redis.call('HGET', keys[9], lease)
+      local value = redis.call('HGET', leases, lease)
       if value then
         local holder, held, expiry = string.match(value, '^(%S+) (%d+) (%d+)$')
         ok = holder == member and held == token and tonumber(expiry) > now
@@ -143,6 +144,7 @@ class FencedSink(RedisSink):
             keys.events,
             keys.agents_id,
             *keys.state_keys(),
+            keys.today,
             keys.fleet_leases,
             keys.fleet_members,
         ]
@@ -227,6 +229,14 @@ class FencedSink(RedisSink):
             writes += ["stats", token, "del", index, "", ""]
             for row_id, row in rows.items():
                 writes += ["stats", token, "hset", index, row_id, encode_record(row)]
+        try:
+            today = self._watcher.table("today")
+        except DaktelaUsageError:
+            today = None  # not polled
+        if today is not None:
+            writes += ["stats", token, "del", _TODAY, "", ""]
+            for queue, figures in today.items():
+                writes += ["stats", token, "hset", _TODAY, queue, encode_record(figures)]
         try:
             summary = self._watcher.table("summary")
         except DaktelaUsageError:

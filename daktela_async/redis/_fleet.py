@@ -71,7 +71,7 @@ _log = logging.getLogger("daktela_async.redis")
 
 _USER_EVENTS: Final = (AgentStateChanged, AgentCallStarted, AgentCallEnded, QueueLoginChanged)
 _STATS_EVENTS: Final = frozenset(
-    {"queue_stats", "queues_summary", "session", "call", "pause_stats"}
+    {"queue_stats", "queues_summary", "session", "call", "pause_stats", "queue_day"}
 )
 _REDIS_DOWN: Final = (RedisError, OSError, TimeoutError)
 

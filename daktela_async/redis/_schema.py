@@ -14,6 +14,8 @@ Key                             Holds
 ``{prefix}:stats:{table}``      Hash, row id to the JSON of the row (``queues``,
                                 ``sessions``, ``calls``, ``pauses``)
 ``{prefix}:stats:summary``      String, the JSON of the ``RTStatsQueuesSummary`` totals
+``{prefix}:stats:today``        Hash, queue id to the JSON of the queue's figures of the
+                                day (``QueueDay``, the watcher's ``today`` stats)
 ``{prefix}:fleet:members``      Sorted set of a fleet's live members, scored by the time
                                 (Redis ``TIME``, ms) their membership expires
 ``{prefix}:fleet:leases``       Hash, shard (``"0"``... or ``"stats"``) to
@@ -27,6 +29,9 @@ Key                             Holds
 ``time``); records (agent states, calls, stats rows) are written the way the API writes
 them: its own field names, datetimes as ``"YYYY-MM-DD HH:MM:SS"`` (the PBX's local time,
 as it sends them). ``time`` is when the hub published the event, ISO 8601 in UTC.
+``data`` holds the same fields, converted the same way, as
+:meth:`Event.to_dict() <daktela_async.realtime.Event.to_dict>` (both use
+:func:`~daktela_async.realtime._events.event_data`).
 """
 
 from __future__ import annotations
@@ -41,8 +46,8 @@ import attrs
 import orjson
 
 from .._errors import DaktelaDecodeError, DaktelaUsageError
-from .._models import structure, unstructure
-from ..realtime._events import Event, event_kinds
+from .._models import unstructure
+from ..realtime._events import Event, event_data, event_from_data, event_kinds
 
 with contextlib.suppress(ImportError):  # pragma: no branch
     # The webhook events are published on the same hub: importing their module makes
@@ -51,6 +56,7 @@ with contextlib.suppress(ImportError):  # pragma: no branch
 
 __all__ = [
     "STATS_TABLES",
+    "TODAY_TABLE",
     "RedisKeys",
     "decode_event",
     "default_name",
@@ -61,10 +67,12 @@ __all__ = [
 #: The ``RTStats*`` tables kept as hashes, by the watcher's stats name.
 STATS_TABLES: Final = ("queues", "sessions", "calls", "pauses")
 
+#: The hash of the day's figures per queue (the watcher's ``today``): computed by the
+#: watcher, not an ``RTStats*`` table, so not one of :data:`STATS_TABLES`.
+TODAY_TABLE: Final = "today"
+
 #: The fields of every stream entry, in the order they are written.
 ENTRY_FIELDS: Final = ("kind", "seq", "time", "data")
-
-_BASE_FIELDS: Final = frozenset({"seq", "time"})
 
 
 @attrs.frozen(slots=True)
@@ -126,8 +134,16 @@ class RedisKeys:
         """The fleet's number of shards, which every member must share."""
         return f"{self.prefix}:fleet:config"
 
+    @property
+    def today(self) -> str:
+        """The hash of the day's figures per queue, by queue id."""
+        return self.stats(TODAY_TABLE)
+
     def state_keys(self) -> tuple[str, ...]:
-        """Every key of the current state: agents, the four tables, the summary."""
+        """The keys of the current state: agents, the four tables, the summary.
+
+        :attr:`today` is not among them (see :data:`TODAY_TABLE`).
+        """
         return (self.agents, *(self.stats(t) for t in STATS_TABLES), self.summary)
 
 
@@ -196,22 +212,9 @@ def _format_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-_FIELDS: dict[type[Event], tuple[tuple[str, Any], ...]] = {}
-
-
-def _fields(cls: type[Event]) -> tuple[tuple[str, Any], ...]:
-    """The name and resolved type of every field of *cls* that goes into ``data``."""
-    found = _FIELDS.get(cls)
-    if found is None:
-        attrs.resolve_types(cls)
-        found = tuple((f.name, f.type) for f in attrs.fields(cls) if f.name not in _BASE_FIELDS)
-        _FIELDS[cls] = found
-    return found
-
-
 def encode_event(event: Event) -> dict[str, str | bytes]:
     """The stream entry of *event*: ``kind``, ``seq``, ``time`` and ``data``."""
-    data = {name: _encode_value(getattr(event, name)) for name, _ in _fields(type(event))}
+    data = event_data(event, _encode_value)
     return {
         "kind": event.kind,
         "seq": str(event.seq),
@@ -243,11 +246,11 @@ def decode_event(entry: Mapping[Any, Any]) -> Event | None:
         return None
     try:
         data = orjson.loads(fields["data"])
-        values = {name: structure(data[name], tp) for name, tp in _fields(cls) if name in data}
-        return cls(
+        return event_from_data(
+            cls,
             seq=int(fields["seq"]),
             time=dt.datetime.fromisoformat(_text(fields["time"])),
-            **values,
+            data=data,
         )
     except DaktelaDecodeError:
         raise

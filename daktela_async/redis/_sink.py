@@ -34,6 +34,7 @@ from ..realtime._events import (
     Event,
     EventsDropped,
     PauseStatsChanged,
+    QueueDayChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
     SessionChanged,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisSink", "RedisSinkStats"]
 
-#: KEYS: 1 events, 2 agents:id, 3 agents, 4-7 the stats tables, 8 the summary.
+#: KEYS: 1 events, 2 agents:id, 3 agents, 4-7 the stats tables, 8 the summary, 9 today.
 #: ARGV: maxlen, mode ("write" or "reset"), the number of events, then 4 values per event
 #: (kind, seq, time, data), then the state writes as groups: key index, the number of
 #: fields to delete, those fields, the number of fields to set, those (field, value)
@@ -68,7 +69,7 @@ for _ = 1, tonumber(argv[3]) do
   i = i + 4
 end
 if reset then
-  redis.call('DEL', keys[3], keys[4], keys[5], keys[6], keys[7], keys[8])
+  redis.call('DEL', keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9])
 end
 local n = #argv
 while i <= n do
@@ -104,6 +105,9 @@ _GROUP: Final = 1000
 _AGENTS: Final = 3
 _TABLE_INDEX: Final = {name: 4 + i for i, name in enumerate(STATS_TABLES)}
 _SUMMARY: Final = 8
+#: The plain sink's alone: the fenced sink's script has the fleet's keys at 9 and 10
+#: (so a fleet streams ``queue_day`` events but keeps no hash of them).
+_TODAY: Final = 9
 _TABLE_EVENTS: Final[dict[type[Event], tuple[str, str]]] = {
     QueueStatsChanged: ("queues", "queue"),
     SessionChanged: ("sessions", "agent"),
@@ -145,6 +149,10 @@ def _op(event: Event) -> tuple[str, int, str, bytes]:
     """The hash write of a state event: (op, key index, field, value); ``("", ...)`` if none."""
     if isinstance(event, AgentStateChanged):
         return "hset", _AGENTS, event.user, encode_record(event.current)
+    if isinstance(event, QueueDayChanged):
+        if event.current is None:
+            return "hdel", _TODAY, event.queue, b""
+        return "hset", _TODAY, event.queue, encode_record(event.current)
     if isinstance(event, QueuesSummaryChanged):
         return "set", _SUMMARY, "", encode_record(event.current)
     table = _TABLE_EVENTS.get(type(event))
@@ -251,7 +259,12 @@ class RedisSink:
         self._backoff = backoff or Backoff(0.1, 5.0)
         self._flush_timeout = flush_timeout
         self._script = self._redis.register_script(_SCRIPT)
-        self._key_list = [self.keys.events, self.keys.agents_id, *self.keys.state_keys()]
+        self._key_list = [
+            self.keys.events,
+            self.keys.agents_id,
+            *self.keys.state_keys(),
+            self.keys.today,
+        ]
         self._events: Any = None
         #: The next batch, taken from the subscription and encoded, not yet sent.
         self._ahead: tuple[list[Event], list[Any]] | None = None
@@ -488,4 +501,10 @@ class RedisSink:
             index = _TABLE_INDEX[name]
             for row_id, row in table.items():
                 state.set(index, row_id, encode_record(row))
+        try:
+            today = watcher.table("today")
+        except DaktelaUsageError:
+            today = {}  # not polled
+        for queue, figures in today.items():
+            state.set(_TODAY, queue, encode_record(figures))
         return state

@@ -44,8 +44,9 @@ from .._models import (
 )
 from ..realtime._events import AgentStateChanged, Event, EventsDropped, QueuesSummaryChanged
 from ..realtime._stats import table_event
+from ..realtime._today import QueueDay
 from ._connection import check_asyncio, open_client
-from ._schema import STATS_TABLES, RedisKeys, check_name, decode_event
+from ._schema import STATS_TABLES, TODAY_TABLE, RedisKeys, check_name, decode_event
 
 __all__ = ["RedisSource"]
 
@@ -55,6 +56,7 @@ _ROW_TYPES: Final[dict[str, type[Any]]] = {
     "sessions": RTStatsSession,
     "calls": RTStatsCall,
     "pauses": RTStatsPause,
+    TODAY_TABLE: QueueDay,
 }
 
 
@@ -381,7 +383,7 @@ class RedisSource:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.get(keys.agents_id)
             pipe.hgetall(keys.agents)
-            for table in STATS_TABLES:
+            for table in (*STATS_TABLES, TODAY_TABLE):
                 pipe.hgetall(keys.stats(table))
             pipe.get(keys.summary)
             answer = await pipe.execute()
@@ -393,7 +395,7 @@ class RedisSource:
         for login, value in sorted(answer[1].items()):
             state = structure(orjson.loads(value), AgentState)
             events.append(AgentStateChanged(user=_text(login), previous=None, current=state))
-        for table, rows in zip(STATS_TABLES, answer[2:-1], strict=True):
+        for table, rows in zip((*STATS_TABLES, TODAY_TABLE), answer[2:-1], strict=True):
             for row_id, value in sorted(rows.items()):
                 row = structure(orjson.loads(value), _ROW_TYPES[table])
                 events.append(table_event(table, _text(row_id), None, row))

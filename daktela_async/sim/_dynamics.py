@@ -10,7 +10,9 @@ The model, per inbound queue:
 - calls arrive as a Poisson process (rate chosen so the operators are about
   ``utilisation`` busy), wait in the queue and ring the idle operator who has waited
   longest (the PBX's ``leastrecent``);
-- a caller who waits longer than their patience (exponential) hangs up;
+- a caller who waits longer than their patience (exponential) hangs up, whether the
+  call is waiting in the queue or ringing an operator at that moment (``StatsCalls``
+  then lists it unanswered, ``waiting_time`` being the time until the hang-up);
 - an operator answers after a few seconds of ringing, talks for an exponential time,
   then the PBX's Wrap pause runs for the queue's wrap-up time;
 - an operator who becomes Idle sometimes takes a break (a random ordinary pause);
@@ -128,7 +130,15 @@ class CallCentre:
 
     def _patience(self, call: Call) -> None:
         def give_up() -> None:
-            if self.running and call.is_live and call.state == "Waiting":
+            # Not only while it waits: the caller cannot tell that an operator's phone
+            # rings, and hangs up all the same (before, such a call was answered later
+            # than its patience allowed).
+            if (
+                self.running
+                and call.is_live
+                and call.answered is None
+                and call.state in ("Waiting", "Ringing")
+            ):
                 self.state.finish(call, "caller", "abandon")
 
         self.state.schedule(self.rng.expovariate(1 / self.traffic.patience_mean), give_up)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from daktela_async.cli._serve import bind, exposure_warning, open_socket
 from daktela_async.cli._settings import CLIError
 from daktela_async.sim import Simulator
 from tests.cli.support import LineStream, Run, connection
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -284,3 +286,180 @@ def test_the_dashboard_command_answers_only_its_hosts(sim: Simulator, run: Run) 
     helper.join(5)
     assert result.code == 0, result.err
     assert statuses == {"dash.example": 200, "crm.example": 200, "evil.example": 400}
+
+
+# --- /metrics and /healthz ---------------------------------------------------------------
+
+
+def scraped(text: str) -> dict[str, dict[frozenset[tuple[str, str]], float]]:
+    """Every sample of a ``/metrics`` answer, parsed by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return samples
+
+
+def labelled(
+    samples: dict[str, dict[frozenset[tuple[str, str]], float]], name: str, label: str = ""
+) -> dict[str, float]:
+    """The samples of *name* by the value of *label* (``""`` for a metric without labels)."""
+    return {dict(k).get(label, ""): v for k, v in samples.get(name, {}).items()}
+
+
+async def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not await check():  # noqa: ASYNC110 - polling a web server's answer
+            await anyio.sleep(0.1)
+
+
+async def test_metrics_show_the_agents_by_state_and_the_queues(sim: Simulator) -> None:
+    await anyio.to_thread.run_sync(sim.set_state, "hajek", "Speaking")
+    try:
+        async with running(sim) as (dashboard, url), httpx.AsyncClient(base_url=url) as http:
+            expected: dict[str, float] = {}
+            for agent in (await anyio.to_thread.run_sync(sim.snapshot))["agents"].values():
+                if agent["logged"]:
+                    expected[agent["state"]] = expected.get(agent["state"], 0) + 1
+            assert expected["Speaking"] == 1
+
+            async def arrived() -> bool:
+                samples = scraped((await http.get("/metrics")).text)
+                agents = {
+                    s: n for s, n in labelled(samples, "daktela_agents", "state").items() if n
+                }
+                return agents == expected and bool(
+                    labelled(samples, "daktela_queue_calls_waiting", "queue")
+                )
+
+            await wait_for(arrived)
+            response = await http.get("/metrics")
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/plain")
+            assert response.headers["cache-control"] == "no-store"
+            samples = scraped(response.text)
+            assert labelled(samples, "daktela_agents_watched") == {"": len(logged_in(sim))}
+            assert samples["daktela_queue_info"] == {
+                frozenset({("queue", "1"), ("title", "Support")}): 1
+            }
+            assert set(labelled(samples, "daktela_queue_calls_waiting", "queue")) == {"1", "2"}
+            # The board's own subscription and the metrics' are among the subscribers.
+            subscribers = {
+                dict(k)["subscriber"] for k in samples["daktela_subscriber_buffered_events"]
+            }
+            assert {"dashboard", "metrics"} <= subscribers
+            assert dashboard.metrics.registry is not None
+            for path in ("/metrics", "/healthz"):
+                refused = await http.get(path, headers={"Host": "evil.example"})
+                assert refused.status_code == 400
+    finally:
+        await anyio.to_thread.run_sync(sim.set_state, "hajek", "Idle")
+
+
+async def test_healthz_is_503_during_an_outage_and_200_after(sim: Simulator) -> None:
+    async with running(sim) as (dashboard, url), httpx.AsyncClient(base_url=url) as http:
+
+        async def healthy() -> bool:
+            return (await http.get("/healthz")).status_code == 200
+
+        await wait_for(healthy)
+        body = (await http.get("/healthz")).json()
+        assert body["status"] == "ok"
+        assert body["agents"] == len(logged_in(sim))
+        await anyio.to_thread.run_sync(sim.stop_server)
+        try:
+
+            async def stale() -> bool:
+                return (await http.get("/healthz")).status_code == 503
+
+            await wait_for(stale)
+            response = await http.get("/healthz")
+            assert response.headers["content-type"] == "application/json"
+            body = response.json()
+            assert body["status"] == "stale"
+            assert body["stopped"] is False
+            assert set(body["failing"]) & {"agents", "stats:queues", "stats:summary"}
+            assert body["reason"].startswith(body["failing"][0] + ": ")
+            assert sim.token not in response.text
+            since = dt.datetime.fromisoformat(body["since"])
+            assert abs((dt.datetime.now(dt.UTC) - since).total_seconds()) < 30
+            failing = labelled(
+                scraped((await http.get("/metrics")).text), "daktela_source_failing", "source"
+            )
+            # Read later than the body: other sources may have failed meanwhile.
+            assert {name for name, v in failing.items() if v} >= set(body["failing"])
+            assert labelled(scraped((await http.get("/metrics")).text), "daktela_healthy") == {
+                "": 0
+            }
+        finally:
+            await anyio.to_thread.run_sync(sim.start_server)
+        await wait_for(healthy, timeout=15)
+        assert (await http.get("/healthz")).json()["status"] == "ok"
+        failing = labelled(
+            scraped((await http.get("/metrics")).text), "daktela_source_failing", "source"
+        )
+        assert not any(failing.values())
+        dashboard.close()
+        closing = await http.get("/healthz")
+        assert closing.status_code == 503
+        assert closing.json()["reason"] == "the dashboard is stopping"
+
+
+async def test_metrics_and_health_of_a_dashboard_fed_from_redis(
+    sim: Simulator, redis_server: RedisServer
+) -> None:
+    from daktela_async.cli._redis import RedisFeed, connect
+    from daktela_async.realtime import Backoff
+    from daktela_async.redis import RedisSink
+
+    await anyio.to_thread.run_sync(sim.set_state, "hajek", "Paused")
+    try:
+        async with (
+            DaktelaClient(sim.url, sim.token) as client,
+            client.watch(["hajek", "demouser"]) as watcher,
+            RedisSink(redis_server.url, watcher, name="pbx"),
+            connect(redis_server.url) as redis,
+            anyio.create_task_group() as tg,
+        ):
+            feed = RedisFeed(redis, name="pbx", block=0.1, backoff=Backoff(0.05, 0.2))
+            await tg.start(feed.run)
+            dashboard = Dashboard(feed)
+            async with (
+                serve_dashboard(dashboard, bind("127.0.0.1", 0)) as url,
+                httpx.AsyncClient(base_url=url, timeout=5) as http,
+            ):
+
+                async def counted() -> bool:
+                    samples = scraped((await http.get("/metrics")).text)
+                    agents = labelled(samples, "daktela_agents", "state")
+                    return (agents.get("Paused"), agents.get("Idle")) == (1, 1)
+
+                await wait_for(counted)
+                assert (await http.get("/healthz")).json()["status"] == "ok"
+                await anyio.to_thread.run_sync(redis_server.stop)
+                try:
+
+                    async def stale() -> bool:
+                        return (await http.get("/healthz")).status_code == 503
+
+                    await wait_for(stale)
+                    body = (await http.get("/healthz")).json()
+                    assert body["failing"] == ["redis"]
+                    failing = labelled(
+                        scraped((await http.get("/metrics")).text),
+                        "daktela_source_failing",
+                        "source",
+                    )
+                    assert failing == {"redis": 1}
+                finally:
+                    await anyio.to_thread.run_sync(redis_server.start)
+
+                async def healthy() -> bool:
+                    return (await http.get("/healthz")).status_code == 200
+
+                await wait_for(healthy, timeout=15)
+            tg.cancel_scope.cancel()
+    finally:
+        await anyio.to_thread.run_sync(sim.set_state, "hajek", "Idle")

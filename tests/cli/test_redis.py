@@ -108,13 +108,13 @@ async def test_watch_from_redis_prints_the_state_then_new_events(
         async with command(*argv, "--count", "2", "--duration", "15") as (process, lines):
             with anyio.fail_after(10):
                 first = json.loads(await anext(lines))
-                assert first["type"] == "agent_state"
+                assert first["kind"] == "agent_state"
                 assert first["previous"] is None
                 assert first["current"]["agent_state"] == "Idle"
                 await anyio.to_thread.run_sync(sim.pause_on, "hajek", "7")
                 second = json.loads(await anext(lines))
                 assert await process.wait() == 0
-    assert second["type"] == "agent_state"
+    assert second["kind"] == "agent_state"
     assert second["previous"]["agent_state"] == "Idle"
     assert second["current"]["agent_state"] == "Paused"
 

@@ -113,13 +113,13 @@ def test_every_event_kind_is_covered() -> None:
 def test_every_event_is_json(event: Event, needle: str) -> None:
     data = event_to_dict(event)
     assert json.loads(json.dumps(data)) == data
-    assert data["type"] == event.kind
+    assert data["kind"] == event.kind
 
 
 def test_json_lines_carry_models_in_the_servers_shape() -> None:
     event = AgentStateChanged(user="hajek", previous=IDLE, current=PAUSED, seq=12, time=T0)
     data = event_to_dict(event)
-    assert list(data)[:4] == ["type", "seq", "time", "user"]
+    assert list(data)[:4] == ["kind", "seq", "time", "user"]
     assert data["seq"] == 12
     assert data["time"] == "2030-05-06T10:00:00+00:00"
     assert data["previous"]["agent_state"] == "Idle"
@@ -149,11 +149,11 @@ def test_watch_jsonl_prints_the_state_then_each_change(sim: Simulator, run: Run)
     lines = [json.loads(line) for line in result.out.splitlines()]
     assert len(lines) == 2
     first, second = lines
-    assert first["type"] == "agent_state"
+    assert first["kind"] == "agent_state"
     assert first["user"] == "hajek"
     assert first["previous"] is None
     assert first["current"]["agent_state"] == "Idle"
-    assert second["type"] == "agent_state"
+    assert second["kind"] == "agent_state"
     assert second["previous"]["agent_state"] == "Idle"
     assert second["current"]["agent_state"] == "Paused"
     assert second["seq"] > first["seq"] or first["seq"] == 0
@@ -174,7 +174,7 @@ def test_watch_filters_kinds(sim: Simulator, run: Run) -> None:
     argv = ("watch", "--stats", "queues,summary", "--kind", "queues_summary", "--count", "1")
     result = run(*argv, "--duration", "5", "--jsonl", *connection(sim))
     assert result.code == 0, result.err
-    assert [json.loads(line)["type"] for line in result.out.splitlines()] == ["queues_summary"]
+    assert [json.loads(line)["kind"] for line in result.out.splitlines()] == ["queues_summary"]
 
 
 def test_watch_all_users_finds_the_logged_in_agents(sim: Simulator, run: Run) -> None:

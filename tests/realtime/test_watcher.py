@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import anyio
+import httpx
 import pytest
 
-from daktela_async import DaktelaClient, DaktelaUsageError
+from daktela_async import DaktelaClient, DaktelaUsageError, TransportOptions
 from daktela_async._models import AgentStateName
 from daktela_async.realtime import (
     AgentCallEnded,
@@ -19,6 +20,7 @@ from daktela_async.realtime import (
     SessionChanged,
 )
 from daktela_async.sim import Simulator
+from daktela_async.transports import default_transport_factory
 from tests.realtime.conftest import WATCH
 from tests.realtime.support import collect_for, collect_until, established_to
 
@@ -176,8 +178,21 @@ async def test_leaving_cancels_every_poll_quickly() -> None:
 
 
 async def test_interval_polling_below_api_4(sim: Simulator) -> None:
+    sent: list[httpx.URL] = []
+
+    def recording(options: TransportOptions) -> httpx.AsyncBaseTransport:
+        transport = default_transport_factory(options)
+        send = transport.handle_async_request
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            sent.append(request.url)
+            return await send(request)
+
+        transport.handle_async_request = handle  # type: ignore[method-assign]
+        return transport
+
     async with (
-        DaktelaClient(sim.url, sim.token, api_version="3.9") as client,
+        DaktelaClient(sim.url, sim.token, api_version="3.9", transport_factory=recording) as client,
         client.watch(users=["hajek"], poll_interval=0.1, **WATCH) as watcher,
         watcher.subscribe() as events,
     ):
@@ -185,7 +200,10 @@ async def test_interval_polling_below_api_4(sim: Simulator) -> None:
         sim.pause_on("hajek", "7")
         seen = await collect_until(events, lambda s: len(states(s)) == 1)
         assert states(seen) == [("hajek", "Paused")]
-        assert "hash" not in str(watcher)
+        # Interval polls: RTUserState was asked again and again, never with a hash.
+        polls = [url for url in sent if "/RTUserState/" in url.path]
+        assert len(polls) >= 2
+        assert all("hash" not in url.params for url in polls)
 
 
 async def test_unknown_stats_name_is_a_usage_error(client: DaktelaClient) -> None:

@@ -23,7 +23,7 @@ from daktela_async._models import (
     RTStatsSession,
     RTStatsSessions,
 )
-from daktela_async.realtime import STATS_SOURCES
+from daktela_async.realtime import STATS_SOURCES, QueueDay
 from daktela_async.sim import Simulator
 from tests.realtime.conftest import WATCH
 
@@ -56,6 +56,7 @@ def static_types(watcher: Watcher, name: str) -> None:
     assert_type(watcher.table("calls"), dict[str, RTStatsCall])
     assert_type(watcher.table("pauses"), dict[str, RTStatsPause])
     assert_type(watcher.table("summary"), dict[str, RTStatsQueuesSummary])
+    assert_type(watcher.table("today"), dict[str, QueueDay])
     assert_type(watcher.table(name), dict[str, Any])
     assert_type(watcher.table("queues")["1"].calls_wait, int | None)
     assert_type(watcher.table("summary")["summary"].users_ready, int | None)
@@ -70,6 +71,8 @@ async def test_each_table_holds_the_rows_its_overload_names(
 ) -> None:
     sim.pause_on("hajek", "7")
     sim.start_call(user="novak")
+    # An ended call: today's figures count calls once they end.
+    sim.hangup(call_id=sim.start_call(user="hajekhu"))
     names = list(STATS_SOURCES)
     async with client.watch(["hajek"], stats=names, stats_interval=0.1, **WATCH) as watcher:
         await eventually(lambda: all(watcher.table(name) for name in names))

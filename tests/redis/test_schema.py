@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import AsyncIterator
+from typing import Any
 
+import attrs
 import orjson
 import pytest
 from redis.asyncio import Redis
 
+from daktela_async import DaktelaClient, Timeouts
 from daktela_async.realtime import (
     AgentCallEnded,
     AgentCallStarted,
@@ -17,6 +21,8 @@ from daktela_async.realtime import (
     Event,
     EventsDropped,
     PauseStatsChanged,
+    QueueDay,
+    QueueDayChanged,
     QueueLoginChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
@@ -29,12 +35,28 @@ from daktela_async.realtime._events import event_kinds
 from daktela_async.redis import RedisKeys, RedisSink, RedisSource, decode_event, encode_event
 from daktela_async.sim import Simulator
 from daktela_async.webhooks import CallHungUp, IncomingCall, LineAnswered, LineRinging
+from tests.realtime.conftest import HOLD, WATCH
 from tests.redis.conftest import RedisServer
 from tests.redis.support import eventually, read, stream
 
 pytestmark = pytest.mark.anyio
 
 API_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+
+#: A day's figures with every kind of value: floats that are not round, ``None``s.
+DAY = QueueDay(
+    queue="1",
+    day=dt.date(2025, 3, 10),
+    offered=4,
+    answered=3,
+    abandoned=1,
+    answered_in_threshold=2,
+    threshold=20.0,
+    service_level=0.5,
+    asa=77 / 3,
+    aht=121 / 3,
+    longest_wait=52,
+)
 
 
 async def one_of_each(sim: Simulator, watcher: Watcher) -> list[Event]:
@@ -74,6 +96,8 @@ async def one_of_each(sim: Simulator, watcher: Watcher) -> list[Event]:
         SessionChanged(agent=session_id, previous=session, current=session),
         CallChanged(call=call_id, previous=None, current=call),
         PauseStatsChanged(pause=pause_id, previous=pause, current=None),
+        QueueDayChanged(queue="1", previous=None, current=attrs.evolve(DAY, asa=None)),
+        QueueDayChanged(queue="1", previous=DAY, current=None),
         SourceFailed(
             source="agents",
             error="refused",
@@ -154,3 +178,101 @@ async def test_sink_writes_the_watchers_state_and_changes(
 
 async def _has(redis: Redis, key: str, count: int) -> bool:
     return int(await redis.hlen(key)) == count
+
+
+@pytest.fixture
+async def day_sim() -> AsyncIterator[Simulator]:
+    """A simulator on today's date (the watcher's day is the local date) with one agent free."""
+    noon = f"{dt.date.today():%Y-%m-%d} 12:00:00"
+    async with Simulator(agents=3, queues=2, seed=7, speed=0, hold=HOLD, start_time=noon) as s:
+        for user in ("hajekhu", "demouser"):
+            s.pause_on(user)
+        yield s
+
+
+def spoken(sim: Simulator, wait: int, talk: int) -> None:
+    sim.start_call(queue="2000")
+    sim.advance(wait)
+    sim.answer("hajek")
+    sim.advance(talk)
+    sim.hangup("hajek")
+    sim.pause_off("hajek")  # no wrap-up
+
+
+async def test_the_days_figures_are_kept_in_their_hash_and_read_back(
+    day_sim: Simulator, redis_server: RedisServer, redis: Redis
+) -> None:
+    keys = RedisKeys("pbx")
+    spoken(day_sim, wait=4, talk=30)
+    timeouts = Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0, deadline=2.0)
+    options = {**WATCH, "stats_interval": {"today": 0.1}, "service_level_threshold": 10}
+    async with (
+        DaktelaClient(day_sim.url, day_sim.token, timeout=timeouts) as client,
+        client.watch(stats=["today"], **options) as watcher,
+    ):
+
+        async def polled() -> bool:
+            return bool(watcher.table("today"))
+
+        await eventually(polled)
+        # Figures there before the sink starts go in with its first resync...
+        async with RedisSink(redis_server.url, watcher, name="pbx"):
+            await eventually(lambda: _has(redis, keys.today, 1))
+            raw = await redis.hget(keys.today, "1")
+            assert raw is not None
+            stored = orjson.loads(raw)
+            assert stored["day"] == f"{dt.date.today():%Y-%m-%d}"
+            assert (stored["offered"], stored["asa"], stored["service_level"]) == (1, 4.0, 1.0)
+            # ...and a change is written with its event.
+            spoken(day_sim, wait=15, talk=10)  # rung for longer than the 10 s threshold
+
+            async def two_calls() -> bool:
+                raw = await redis.hget(keys.today, "1")
+                return raw is not None and orjson.loads(raw)["offered"] == 2
+
+            await eventually(two_calls)
+            current = watcher.table("today")["1"]
+            assert current.service_level == 0.5
+            async with RedisSource(redis_server.url, name="pbx") as source:
+                [state] = await read(source, lambda s: len(s) == 1)
+    assert state == QueueDayChanged(
+        seq=state.seq, time=state.time, queue="1", previous=None, current=current
+    )
+
+
+async def test_a_fleet_keeps_the_days_figures_under_its_stats_lease(
+    day_sim: Simulator, redis_server: RedisServer, redis: Redis
+) -> None:
+    from daktela_async.redis import RedisFleet
+
+    keys = RedisKeys("pbx")
+    spoken(day_sim, wait=4, talk=30)
+    timeouts = Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0, deadline=2.0)
+    options: dict[str, Any] = {**WATCH, "stats_interval": {"today": 0.1}}
+    async with (
+        DaktelaClient(day_sim.url, day_sim.token, timeout=timeouts) as client,
+        RedisFleet(
+            redis_server.url,
+            client,
+            users=[],
+            stats=["today"],
+            name="pbx",
+            lease_ttl=1.0,
+            **options,
+        ),
+    ):
+
+        async def streamed() -> bool:
+            return any(f[b"kind"] == b"queue_day" for _, f in await stream(redis))
+
+        await eventually(streamed)
+        # The figures go to their hash, and the leases stay leases (the fenced script
+        # finds them after every state key, today's included).
+        stored: Any = await redis.hgetall(keys.today)
+        offered = [orjson.loads(value)["offered"] for value in stored.values()]
+        assert sorted(offered)[-1:] == [1]
+        leases = await redis.hgetall(keys.fleet_leases)
+        assert b"stats" in leases
+        for value in leases.values():
+            assert isinstance(value, bytes)
+            assert re.fullmatch(rb"\S+ \d+ \d+", value)

@@ -120,3 +120,30 @@ def normalise(value: Any) -> Any:
 @given(st.dictionaries(keys, values, max_size=5))
 def test_roundtrip_through_php_parser(params: dict[str, Any]) -> None:
     assert roundtrip(params) == normalise(params)
+
+
+def test_none_inside_a_list_or_mapping_is_skipped() -> None:
+    """``None`` is "not given" at every depth, not only at the top level."""
+    assert encode_params({"users": ["3", None, "1"]}) == [("users[]", "3"), ("users[]", "1")]
+    assert encode_params({"users": [None]}) == []
+    assert encode_params({"variables": {"a": None, "b": 2}}) == [("variables[b]", "2")]
+    # In an indexed list the other elements keep their index.
+    assert encode_params({"x": [{"a": "1"}, None, {"a": "2"}]}) == [
+        ("x[0][a]", "1"),
+        ("x[2][a]", "2"),
+    ]
+
+
+def test_floats_are_sent_with_full_precision() -> None:
+    """No rounding to 6 significant digits (``%g``): a price or a coordinate stays exact."""
+    assert encode_params({"v": 1234567.891}) == [("v", "1234567.891")]
+    assert encode_params({"v": 0.1 + 0.2}) == [("v", "0.30000000000000004")]
+    assert encode_params({"v": 49.19506123}) == [("v", "49.19506123")]
+    assert encode_params({"v": [2.5, 1e16]}) == [("v[]", "2.5"), ("v[]", "1e+16")]
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_finite_float_reads_back_exactly(value: float) -> None:
+    """The text sent parses back to the very same float."""
+    ((_, sent),) = encode_params({"v": value})
+    assert float(sent) == value
