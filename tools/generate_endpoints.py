@@ -136,8 +136,12 @@ def render_type(tp: Any, names: set[str]) -> str:
     return str(tp.__name__)  # a model class
 
 
-def one_or_all(tp: Any) -> Any | None:
-    """The model ``M`` when *tp* is ``M | Mapping[str, M]`` (one record, or all by id)."""
+def one_or_all(tp: Any) -> tuple[Any, Any] | None:
+    """``(M, every)`` when *tp* is ``M | every``: one record, or all of them by id.
+
+    *every* is ``Mapping[str, M]``, or a mapping class of ``M`` records that says what
+    they are keyed by (``Users``, keyed by agent id).
+    """
     if typing.get_origin(tp) not in (types.UnionType, typing.Union):
         return None
     args = typing.get_args(tp)
@@ -148,7 +152,11 @@ def one_or_all(tp: Any) -> Any | None:
         str,
         one,
     ):
-        return one
+        return one, every
+    if isinstance(every, type) and issubclass(every, Mapping):
+        for base in getattr(every, "__orig_bases__", ()):
+            if typing.get_args(base) == (one,):
+                return one, every
     return None
 
 
@@ -230,7 +238,12 @@ def render_sig(positional: list[Param], keyword_only: list[Param], *, stub: bool
 
 
 def overload_stubs(
-    spec: ActionSpec, head: str, positional: list[Param], keyword_only: list[Param], model: str
+    spec: ActionSpec,
+    head: str,
+    positional: list[Param],
+    keyword_only: list[Param],
+    model: str,
+    every: str,
 ) -> list[str]:
     """The ``@overload`` stubs of an action whose id is optional.
 
@@ -255,7 +268,7 @@ def overload_stubs(
         ann = next(p[1] for p in keyword_only if p[0] == name).removesuffix(" | None")
         chosen[name] = (name, ann, None)
         variants.append((chosen, model))
-    variants.append((nothing, f"Mapping[str, {model}]"))
+    variants.append((nothing, every))
     stubs = []
     for changed, ret in variants:
         pos, kw = swap(changed)
@@ -332,7 +345,8 @@ def method_source(
         extra += " Pages of ``page_size`` rows (at most 1000, the server's limit) are fetched"
         extra += " until the server's ``total`` or ``limit`` rows."
     doc += wrap_doc(extra, "    ")
-    model = one_or_all(result_tp) if spec.id == "path" and not spec.id_required else None
+    pair = one_or_all(result_tp) if spec.id == "path" and not spec.id_required else None
+    model = pair[0] if pair is not None else None
     arg_lines: list[str] = []
     if spec.id == "path":
         id_doc = "id: The record id, sent in the URL path."
@@ -398,9 +412,10 @@ def method_source(
         body = f"    await {call}" if ret == "None" else f'    return cast("{ret}", await {call})'
         deco = f'@action("{spec.name}")'
         head = f"async def {method}("
-        if model is not None:
+        if pair is not None:
             names.add("overload")
-            stubs = overload_stubs(spec, head, positional, keyword_only, render_type(model, names))
+            one, every = (render_type(t, names) for t in pair)
+            stubs = overload_stubs(spec, head, positional, keyword_only, one, every)
     sig = render_sig(positional, keyword_only, stub=False)
     lines = [*stubs, deco, head + sig + f") -> {ret}:", *doc, body]
     return "\n".join(lines) + "\n"
@@ -507,10 +522,11 @@ def init_source() -> str:
 
 def result_text(spec: ActionSpec, result_tp: Any) -> str:
     """The Result cell of the action table."""
-    model = one_or_all(result_tp) if spec.id == "path" and not spec.id_required else None
-    if model is not None:
+    pair = one_or_all(result_tp) if spec.id == "path" and not spec.id_required else None
+    if pair is not None:
         given = " or ".join(f"`{n}`" for n in ("id", *ONE_RECORD_PARAMS.get(spec.name, ())))
-        result = f"`{model.__name__}` with {given}, else `Mapping[str, {model.__name__}]`"
+        every = render_type(pair[1], set())
+        result = f"`{pair[0].__name__}` with {given}, else `{every}`"
     else:
         result = "`" + render_type(result_tp, set()) + "`"
     if {"skip", "take"} <= {p.name for p in spec.params}:

@@ -11,7 +11,7 @@ from daktela_async._models._calls import Attempt, CDRRecord, DeviceState
 from daktela_async._models._common import Page
 from daktela_async._models._dialer import DialerStatus, NumberCheck
 from daktela_async._models._emails import EmailCreated
-from daktela_async._models._keyed import RTStatsSessions
+from daktela_async._models._keyed import RTStatsSessions, Users
 from daktela_async._models._operators import (
     AnsweredCall,
     CreatedCall,
@@ -86,7 +86,7 @@ RESULT_MODELS: Mapping[str, object] = types.MappingProxyType(
         "CreateUser": User,
         "DeleteUser": None,
         "GetUser": User | None,
-        "GetUsers": User | Mapping[str, User],
+        "GetUsers": User | Users,
         "Hangup": None,
         "Login": None,
         "Logout": None,

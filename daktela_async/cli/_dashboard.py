@@ -46,8 +46,8 @@ import ipaddress
 import json
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Final
 
 import anyio
 import anyio.abc
@@ -68,11 +68,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import DaktelaError
-from .._metrics import Health, WatcherMetrics
+from .._metrics import Health, MetricsFeed, WatcherMetrics
 from ..realtime import (
     AgentStateChanged,
     Event,
-    OverflowPolicy,
     QueueDayChanged,
     QueuesSummaryChanged,
     QueueStatsChanged,
@@ -83,6 +82,9 @@ from ..realtime import (
 from ._page import render_page
 from ._settings import CLIError
 from ._view import Board, ClockOffset, to_millis
+
+# The dashboard's feed is the metrics' feed: a watcher, or Redis read into a hub.
+EventFeed = MetricsFeed
 
 __all__ = ["Dashboard", "EventFeed", "metrics_routes", "serve_dashboard", "serve_metrics"]
 
@@ -192,43 +194,6 @@ def metrics_routes(
         return JSONResponse(health.to_dict(), status_code=health.status_code, headers=_HEADERS)
 
     return [Route("/metrics", scrape), Route("/healthz", healthz)]
-
-
-class EventFeed(Protocol):
-    """Where the dashboard's events come from: a watcher, or a hub fed from Redis.
-
-    :class:`~daktela_async.realtime.Watcher` fits as it is;
-    :class:`~daktela_async.cli._redis.RedisFeed` is the Redis one.
-
-    ``subscribe`` is called once for the shared board and once per browser; each
-    subscription first replays the current state, then the changes.
-    """
-
-    @property
-    def users(self) -> Sequence[str]:
-        """The agents on the board."""
-        ...
-
-    @property
-    def stopped(self) -> bool:
-        """Whether no more events will come."""
-        ...
-
-    @property
-    def failure(self) -> DaktelaError | None:
-        """Why the events stopped, when it was a failure."""
-        ...
-
-    def subscribe(
-        self,
-        *,
-        kinds: Iterable[str | type[Event]] | None = None,
-        maxsize: int | None = None,
-        overflow: OverflowPolicy = "drop_oldest",
-        name: str | None = None,
-    ) -> Subscription:
-        """A subscription replaying the current state, then the changes."""
-        ...
 
 
 def _sse(message: dict[str, Any]) -> str:

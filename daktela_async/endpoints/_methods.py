@@ -59,6 +59,7 @@ from .._models import (
     StatsUserQueueRow,
     StatsUserSessionRow,
     User,
+    Users,
 )
 from ._base import Namespace, action, paged
 
@@ -631,7 +632,7 @@ async def get_users(
     extension: None = None,
     timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
     retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
-) -> Mapping[str, User]: ...
+) -> Users: ...
 
 
 @action("GetUsers")
@@ -642,7 +643,7 @@ async def get_users(
     extension: str | int | None = None,
     timeout: float | Timeouts | NotGiven | None = NOT_GIVEN,
     retries: int | RetryPolicy | NotGiven = NOT_GIVEN,
-) -> User | Mapping[str, User]:
+) -> User | Users:
     """Get users info Return all users if parameter id is not set.
 
     ``GetUsers``, API 3.0+ (Operators); a read: retried on transient failures.
@@ -666,11 +667,11 @@ async def get_users(
         DaktelaError: Any other failure (transport, HTTP status, decoding).
     """
     return cast(
-        "User | Mapping[str, User]",
+        "User | Users",
         await self._invoke(
             "GetUsers",
             {"extension": extension},
-            User | Mapping[str, User],
+            User | Users,
             path_id=id,
             timeout=timeout,
             retries=retries,

@@ -20,6 +20,7 @@ from daktela_async.models import (
     Queue,
     Record,
     User,
+    Users,
 )
 
 
@@ -33,7 +34,8 @@ async def optional_id_overloads(client: DaktelaClient, some_id: str | None) -> N
     assert_type(await client.queues.get_queues(some_id), Queue | Mapping[str, Queue])
     for queue in (await client.queues.get_queues()).values():
         assert_type(queue, Queue)
-    assert_type(await client.operators.get_users(), Mapping[str, User])
+    assert_type(await client.operators.get_users(), Users)
+    assert_type((await client.operators.get_users()).by_login(), dict[str, User])
     assert_type(await client.operators.get_users(7), User)
     assert_type(await client.operators.get_users(extension="200"), User)
     assert_type(await client.operators.get_users(7, extension="200"), User)
