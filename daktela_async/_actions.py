@@ -24,7 +24,7 @@ from typing import Final
 
 import attrs
 
-from daktela_async._spec import ActionSpec, ParamSpec
+from ._spec import ActionSpec, ParamSpec
 
 #: Every action of the API by name, in the order the document first lists them.
 ACTIONS: Final[Mapping[str, ActionSpec]] = types.MappingProxyType(

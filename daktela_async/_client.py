@@ -17,6 +17,7 @@ import attrs
 import httpx
 
 from . import _retry
+from ._actions import ACTIONS
 from ._config import (
     DEFAULT_API_VERSION,
     ENV_API_VERSION,
@@ -87,8 +88,8 @@ def _parse_url(url: str) -> httpx.URL:
 
 
 def _lookup(action: str) -> ActionSpec | None:
-    from ._actions import ACTIONS  # the catalogue is large; loaded on first call
-
+    # The catalogue is loaded when the package is imported (the typed section methods in
+    # `endpoints` are built from it), not on first call.
     return ACTIONS.get(action)
 
 

@@ -365,5 +365,10 @@ SUBSCRIBER_MAXSIZE: Final = 1000
 BLOCK_TIMEOUT: Final = 5.0
 #: An unchanged long-poll answer faster than this means the server is not holding requests.
 MIN_UNCHANGED_GAP: Final = 1.0
-#: Leaving a watcher waits at most this long for its tasks to finish.
-SHUTDOWN_GRACE: Final = 2.0
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+#: The caller hears silence while the CRM answers; 1.5 s is about the longest that stays unnoticed.
+LOOKUP_BUDGET: Final = 1.5
+#: A hook is five short fields; a larger POST body is not a hook.
+MAX_BODY: Final = 64 * 1024

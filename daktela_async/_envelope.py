@@ -24,9 +24,11 @@ from typing import Any, Final, Protocol
 import orjson
 
 from ._errors import DaktelaAPIError, DaktelaDecodeError
-from ._transport._request import REDACTED
 
-__all__ = ["SecretLike", "decode_envelope", "scrub", "snippet"]
+__all__ = ["REDACTED", "SecretLike", "decode_envelope", "scrub", "snippet"]
+
+#: What the access token is replaced with wherever a URL or a text is shown.
+REDACTED: Final = "***"
 
 _SNIPPET_CHARS: Final = 200
 #: An unknown ``status`` value is shown up to this many characters.

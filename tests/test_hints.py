@@ -27,7 +27,7 @@ from tests.support import TOKEN, FakePBX
 
 DATA = Path(__file__).parent / "data"
 DOCUMENT = Path(__file__).parents[2] / "shared" / "daktela-api-v3-v4.txt"
-SIM_SOURCES = sorted(Path(daktela_async.sim.__file__).parent.glob("*.py"))
+SIM_SOURCES = sorted(Path(daktela_async.sim.__file__).parent.rglob("*.py"))
 
 #: What stands in for a variable part of a simulator message; a hint must carry it over.
 SAMPLE = "zz9"

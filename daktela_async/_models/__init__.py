@@ -9,55 +9,55 @@ action's ``result`` structures into; :func:`structure` does it and raises
 
 from __future__ import annotations
 
-from daktela_async._models._agent_states import (
+from ._agent_states import (
     AgentStates,
     structure_agent_states,
 )
-from daktela_async._models._calls import (
+from ._calls import (
     Attempt,
     CDRRecord,
     DeviceState,
     DeviceStatus,
 )
-from daktela_async._models._common import (
+from ._common import (
     Page,
 )
-from daktela_async._models._converter import (
+from ._converter import (
     EMPTY,
     QueueOptions,
     structure,
     unstructure,
 )
-from daktela_async._models._dialer import (
+from ._dialer import (
     DialerStatus,
     NumberCheck,
 )
-from daktela_async._models._emails import (
+from ._emails import (
     Activity,
     Email,
     EmailCreated,
 )
-from daktela_async._models._keyed import (
+from ._keyed import (
     RTStatsSessions,
     Users,
 )
-from daktela_async._models._operators import (
+from ._operators import (
     AnsweredCall,
     CreatedCall,
     MonitoringInfo,
     PlaybackStatus,
     User,
 )
-from daktela_async._models._pauses import (
+from ._pauses import (
     LegacyPause,
     Pause,
 )
-from daktela_async._models._queues import (
+from ._queues import (
     LoginQueueState,
     Queue,
     QueuePresence,
 )
-from daktela_async._models._realtime import (
+from ._realtime import (
     AgentCall,
     AgentState,
     AgentStateName,
@@ -68,7 +68,7 @@ from daktela_async._models._realtime import (
     RTStatsQueuesSummary,
     RTStatsSession,
 )
-from daktela_async._models._records import (
+from ._records import (
     CallScriptClosed,
     CallScriptOpened,
     ContactMatch,
@@ -84,10 +84,10 @@ from daktela_async._models._records import (
     RecordSnapshot,
     RecordWriteResult,
 )
-from daktela_async._models._results import (
+from ._results import (
     RESULT_MODELS,
 )
-from daktela_async._models._sms import (
+from ._sms import (
     GroupSMSRemoved,
     GroupSMSStatus,
     SentSMS,
@@ -98,7 +98,7 @@ from daktela_async._models._sms import (
     SMSSettingsInfo,
     SMSStatus,
 )
-from daktela_async._models._statistics import (
+from ._statistics import (
     CDRBillingRecord,
     LastCall,
     LastCallNumber,

@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
-from daktela_async._envelope import SecretLike
-from daktela_async._errors import DaktelaDecodeError
-from daktela_async._models._converter import (
+from .._envelope import SecretLike
+from .._errors import DaktelaDecodeError
+from ._converter import (
     EMPTY,
     converter,
     json_type,
@@ -40,9 +40,9 @@ from daktela_async._models._converter import (
     to_options,
     to_str,
 )
-from daktela_async._models._keyed import ByAgentID, register_keyed
-from daktela_async._models._queues import LoginQueueState, Queue
-from daktela_async._models._realtime import (
+from ._keyed import ByAgentID, register_keyed
+from ._queues import LoginQueueState, Queue
+from ._realtime import (
     AgentCall,
     AgentState,
     AgentStateName,

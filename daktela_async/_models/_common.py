@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from daktela_async._models._converter import EMPTY
+from ._converter import EMPTY
 
 __all__ = ["Page"]
 

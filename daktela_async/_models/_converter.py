@@ -72,8 +72,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.orjson import make_converter
 from cattrs.v import format_exception
 
-from daktela_async._envelope import SecretLike, scrub
-from daktela_async._errors import DaktelaDecodeError
+from .._envelope import SecretLike, scrub
+from .._errors import DaktelaDecodeError
 
 __all__ = [
     "EMPTY",

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from daktela_async._models._converter import EMPTY
+from ._converter import EMPTY
 
 __all__ = ["Activity", "Email", "EmailCreated"]
 

@@ -23,9 +23,9 @@ import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, Self, TypeVar
 
-from daktela_async._models._converter import converter
-from daktela_async._models._operators import User
-from daktela_async._models._realtime import AgentState, RTStatsSession
+from ._converter import converter
+from ._operators import User
+from ._realtime import AgentState, RTStatsSession
 
 __all__ = ["ByAgentID", "RTStatsSessions", "Users", "register_keyed"]
 

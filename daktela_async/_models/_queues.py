@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from daktela_async._models._converter import EMPTY, QueueOptions
+from ._converter import EMPTY, QueueOptions
 
 __all__ = ["LoginQueueState", "Queue", "QueuePresence"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from daktela_async._models._converter import EMPTY
-from daktela_async._models._queues import LoginQueueState, Queue
+from ._converter import EMPTY
+from ._queues import LoginQueueState, Queue
 
 __all__ = [
     "AgentCall",

@@ -6,29 +6,29 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from daktela_async._models._agent_states import AgentStates
-from daktela_async._models._calls import Attempt, CDRRecord, DeviceState
-from daktela_async._models._common import Page
-from daktela_async._models._dialer import DialerStatus, NumberCheck
-from daktela_async._models._emails import EmailCreated
-from daktela_async._models._keyed import RTStatsSessions, Users
-from daktela_async._models._operators import (
+from ._agent_states import AgentStates
+from ._calls import Attempt, CDRRecord, DeviceState
+from ._common import Page
+from ._dialer import DialerStatus, NumberCheck
+from ._emails import EmailCreated
+from ._keyed import RTStatsSessions, Users
+from ._operators import (
     AnsweredCall,
     CreatedCall,
     MonitoringInfo,
     PlaybackStatus,
     User,
 )
-from daktela_async._models._pauses import LegacyPause, Pause
-from daktela_async._models._queues import Queue, QueuePresence
-from daktela_async._models._realtime import (
+from ._pauses import LegacyPause, Pause
+from ._queues import Queue, QueuePresence
+from ._realtime import (
     AgentState,
     RTStatsCall,
     RTStatsPause,
     RTStatsQueue,
     RTStatsQueuesSummary,
 )
-from daktela_async._models._records import (
+from ._records import (
     CallScriptClosed,
     CallScriptOpened,
     ContactMatch,
@@ -39,7 +39,7 @@ from daktela_async._models._records import (
     RecordSnapshot,
     RecordWriteResult,
 )
-from daktela_async._models._sms import (
+from ._sms import (
     GroupSMSRemoved,
     GroupSMSStatus,
     SentSMS,
@@ -48,7 +48,7 @@ from daktela_async._models._sms import (
     SMSSettingsInfo,
     SMSStatus,
 )
-from daktela_async._models._statistics import (
+from ._statistics import (
     CDRBillingRecord,
     LastCall,
     LastCallNumber,

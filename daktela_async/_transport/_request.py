@@ -15,18 +15,16 @@ import math
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import quote
 
 import httpx
 
 from .._config import API_VERSIONS
+from .._envelope import REDACTED, SecretLike, scrub
 from .._errors import DaktelaUsageError, DaktelaVersionError
 from .._spec import ActionSpec, ParamSpec
 from ._query import format_bool, format_date, format_datetime
-
-if TYPE_CHECKING:
-    from .._envelope import SecretLike
 
 __all__ = [
     "REDACTED",
@@ -38,9 +36,6 @@ __all__ = [
     "pick_version",
     "version_key",
 ]
-
-#: What the access token is replaced with wherever a URL is shown.
-REDACTED: Final = "***"
 
 _ACTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 _FORMATS: Final = ("json", "xml")
@@ -507,8 +502,6 @@ def check_params(
     except DaktelaUsageError as exc:
         if secret is None:
             raise
-        from .._envelope import scrub  # imported here: _envelope imports this module
-
         raise DaktelaUsageError(
             scrub(exc.message, secret), action=exc.action, parameter=exc.parameter
         ) from None

@@ -36,6 +36,7 @@ from typing import Any, Final, NoReturn, TextIO
 
 import anyio
 
+from .._actions import ACTIONS
 from .._config import DEFAULT_API_VERSION
 from .._errors import DaktelaAPIError, DaktelaError, DaktelaUsageError
 from .._spec import ActionSpec
@@ -171,8 +172,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _hint(action: str) -> str:
-    from .._actions import ACTIONS
-
     if action in ACTIONS:
         return ""
     close = difflib.get_close_matches(action, list(ACTIONS), n=1)
@@ -242,8 +241,6 @@ def check_call(
 
 
 async def _call(args: argparse.Namespace, out: TextIO) -> int:
-    from .._actions import ACTIONS  # the catalogue is large; read only by this command
-
     ident, params = parse_params(args.params)
     forced: str | None = args.api_version
     spec = ACTIONS.get(args.action)

@@ -14,6 +14,7 @@ from typing import cast
 
 import anyio
 
+from .._actions import ACTIONS
 from .._config import NOT_GIVEN, NotGiven, RetryPolicy, Timeouts
 from .._envelope import SecretLike, decode_envelope, snippet
 from .._errors import DaktelaDecodeError
@@ -30,8 +31,6 @@ _MAX_DROPPED = 64
 
 
 def _query(recording_hash: str, octetstream: bool | str | None) -> dict[str, object]:
-    from .._actions import ACTIONS
-
     return prepare_params(
         ACTIONS[_ACTION], {"recording_hash": recording_hash, "octetstream": octetstream}
     )

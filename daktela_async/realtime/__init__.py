@@ -11,6 +11,7 @@ Start it from a client::
                 ...
 """
 
+from .._hub import Hub, OverflowPolicy, SubscriberStats, SubscriberTooSlow, Subscription
 from ._core import STATS_SOURCES
 from ._events import (
     AgentCallEnded,
@@ -29,7 +30,6 @@ from ._events import (
     SourceRecovered,
 )
 from ._health import Backoff, SourceStats
-from ._hub import Hub, OverflowPolicy, SubscriberStats, SubscriberTooSlow, Subscription
 from ._today import SERVICE_LEVEL_THRESHOLD, QueueDay, TodayCalls
 from ._watcher import Watcher, WatcherStats
 

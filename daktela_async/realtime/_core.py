@@ -15,9 +15,9 @@ import attrs
 from .._actions import ACTIONS
 from .._config import STATS_INTERVAL, TOKEN_CHECK_GAP, Timeouts
 from .._errors import DaktelaError, DaktelaUsageError, DaktelaVersionError
+from .._hub import Hub
 from .._transport._request import version_key
 from ._health import Backoff, Source, Verdict
-from ._hub import Hub
 from ._today import TODAY_INTERVAL, check_threshold
 
 if TYPE_CHECKING:

@@ -43,8 +43,8 @@ from .._errors import (
     DaktelaTransportError,
     DaktelaUsageError,
 )
+from .._hub import Hub
 from ._events import SourceFailed, SourceRecovered
-from ._hub import Hub
 
 __all__ = [
     "Backoff",

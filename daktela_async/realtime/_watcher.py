@@ -2,7 +2,7 @@
 
 The parts live in their own rooms: ``_health`` judges failures (the verdict table is
 drawn there) and keeps the outage gate and the canary, ``_agents`` runs the long polls,
-the prober and the resync, ``_stats`` the ``RTStats*`` pollers, ``_hub`` the fan-out.
+the prober and the resync, ``_stats`` the ``RTStats*`` pollers, ``daktela_async._hub`` the fan-out.
 This module starts and stops them, and stops everything for good when a failure is
 final (a refused token, a usage error): every subscription then raises it after its
 last event, so a consumer never waits on a watcher that has died.
@@ -29,6 +29,8 @@ from .._config import (
     RESYNC_CONCURRENCY,
 )
 from .._errors import DaktelaAPIError, DaktelaAuthError, DaktelaError, DaktelaUsageError
+from .._event import Event
+from .._hub import Hub, OverflowPolicy, SubscriberStats, Subscription, check_kinds
 from .._models import (
     AgentState,
     RTStatsCall,
@@ -40,9 +42,8 @@ from .._models import (
 from .._transport._request import version_key
 from ._agents import Agents
 from ._core import STATS_SOURCES, Core, Settings, check_logins, check_version
-from ._events import AgentStateChanged, Event
+from ._events import AgentStateChanged
 from ._health import Backoff, Source, SourceStats, Verdict, classify
-from ._hub import Hub, OverflowPolicy, SubscriberStats, Subscription, check_kinds
 from ._stats import StatsTables
 from ._today import SERVICE_LEVEL_THRESHOLD, QueueDay
 
@@ -213,7 +214,8 @@ class Watcher:
             outer.cancel_scope.cancel()
         if stack is not None:
             # Every task waits in a cancellable request or sleep, so the group ends at
-            # once (the tests hold this to SHUTDOWN_GRACE).
+            # once: there is no grace period to wait out (test_leaving_cancels_every_poll_quickly
+            # holds leaving under 2 s with a 30 s hold in flight).
             await stack.aclose()
         self.hub.close()
 

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .._errors import DaktelaUsageError
-from ..realtime._events import Event
+from .._event import Event
 from ._schema import STATS_TABLES, RedisKeys, encode_event, encode_record
 from ._sink import _AGENTS, _SUMMARY, _TABLE_INDEX, _TODAY, RedisSink, _op
 

@@ -42,18 +42,18 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .._errors import DaktelaError, DaktelaUsageError
+from .._event import Event
+from .._hub import OverflowPolicy, Subscription
 from .._models import RTStatsQueuesSummary, structure
 from ..realtime._core import check_logins
 from ..realtime._events import (
     AgentCallEnded,
     AgentCallStarted,
     AgentStateChanged,
-    Event,
     QueueLoginChanged,
     SourceFailed,
     SourceRecovered,
 )
-from ..realtime._hub import OverflowPolicy, Subscription
 from ..realtime._watcher import Watcher
 from ._connection import check_asyncio, open_client
 from ._fenced import FencedSink

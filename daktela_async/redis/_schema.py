@@ -31,7 +31,7 @@ them: its own field names, datetimes as ``"YYYY-MM-DD HH:MM:SS"`` (the PBX's loc
 as it sends them). ``time`` is when the hub published the event, ISO 8601 in UTC.
 ``data`` holds the same fields, converted the same way, as
 :meth:`Event.to_dict() <daktela_async.realtime.Event.to_dict>` (both use
-:func:`~daktela_async.realtime._events.event_data`).
+:func:`~daktela_async._event.event_data`).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ import attrs
 import orjson
 
 from .._errors import DaktelaDecodeError, DaktelaUsageError
+from .._event import Event, event_data, event_from_data, event_kinds
 from .._models import unstructure
-from ..realtime._events import Event, event_data, event_from_data, event_kinds
 
 with contextlib.suppress(ImportError):  # pragma: no branch
     # The webhook events are published on the same hub: importing their module makes

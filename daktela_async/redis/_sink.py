@@ -28,11 +28,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .._errors import DaktelaError, DaktelaUsageError
+from .._event import Event, EventsDropped
 from ..realtime._events import (
     AgentStateChanged,
     CallChanged,
-    Event,
-    EventsDropped,
     PauseStatsChanged,
     QueueDayChanged,
     QueuesSummaryChanged,

@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from .._errors import DaktelaUsageError
+from .._event import Event, EventsDropped
 from .._models import (
     AgentState,
     RTStatsCall,
@@ -42,7 +43,7 @@ from .._models import (
     RTStatsSession,
     structure,
 )
-from ..realtime._events import AgentStateChanged, Event, EventsDropped, QueuesSummaryChanged
+from ..realtime._events import AgentStateChanged, QueuesSummaryChanged
 from ..realtime._stats import table_event
 from ..realtime._today import QueueDay
 from ._connection import check_asyncio, open_client

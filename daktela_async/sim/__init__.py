@@ -17,12 +17,12 @@ or run ``python -m daktela_async.sim --port 8765 --agents 50 --speed 10``.
 
 from __future__ import annotations
 
-from daktela_async.sim._app import SimContext, create_app
-from daktela_async.sim._clock import SimClock
-from daktela_async.sim._dynamics import CallCentre, Traffic
-from daktela_async.sim._faults import Fault, FaultKind, FaultPlan, GarbageKind
-from daktela_async.sim._simulator import Simulator
-from daktela_async.sim._state import SimError, SimState, token_for
+from ._app import SimContext, create_app
+from ._clock import SimClock
+from ._dynamics import CallCentre, Traffic
+from ._faults import Fault, FaultKind, FaultPlan, GarbageKind
+from ._simulator import Simulator
+from ._state import SimError, SimState, token_for
 
 __all__ = [
     "CallCentre",

@@ -40,12 +40,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from daktela_async._transport._query import parse_php_query
-from daktela_async.sim._dynamics import CallCentre, Driver
-from daktela_async.sim._faults import Fault, FaultPlan
-from daktela_async.sim._handlers import HANDLERS, Answer, ApiRequest, rt_user_state_agent
-from daktela_async.sim._render import Views, php_json, to_xml
-from daktela_async.sim._state import ERR_NOT_LOGGED, ERR_USER_UNKNOWN, SimError, SimState
+from .._transport._query import parse_php_query
+from ._dynamics import CallCentre, Driver
+from ._faults import Fault, FaultPlan
+from ._render import Views, php_json, to_xml
+from ._state import ERR_NOT_LOGGED, ERR_USER_UNKNOWN, SimError, SimState
+from .handlers import HANDLERS, Answer, ApiRequest, rt_user_state_agent
 
 __all__ = ["SimContext", "Traffic", "create_app"]
 

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
-from daktela_async.cli._signals import sigterm_interrupts
-from daktela_async.cli._usage import UsageParser
+from ..cli._signals import sigterm_interrupts
+from ..cli._usage import UsageParser
 
 __all__ = ["build_parser", "exposure_warning", "main"]
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list = args_list[1:]
     args = build_parser().parse_args(args_list)
 
-    from daktela_async.sim import Simulator
+    from . import Simulator
 
     sim = Simulator(
         agents=args.agents,

@@ -1,6 +1,6 @@
 """The call-centre process: customers call, operators answer, talk, wrap up and rest.
 
-:class:`CallCentre` is a seeded model on top of :class:`~daktela_async.sim._state.SimState`:
+:class:`CallCentre` is a seeded model on top of :class:`~daktela_async.sim.state.SimState`:
 it only schedules timers and calls the state's transitions, so with a frozen clock and
 :meth:`SimState.advance` it runs (deterministically) without any event loop, and the
 server's :class:`Driver` runs the same timers against real time times ``speed``.
@@ -32,8 +32,8 @@ from typing import Any
 
 import anyio
 
-from daktela_async.sim._model import Agent, Call
-from daktela_async.sim._state import SimError, SimState
+from ._model import Agent, Call
+from ._state import SimError, SimState
 
 __all__ = ["CallCentre", "Driver", "Traffic"]
 

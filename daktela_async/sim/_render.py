@@ -16,8 +16,8 @@ import json
 from typing import Any, Final
 from xml.sax.saxutils import escape, quoteattr
 
-from daktela_async.sim._clock import fmt, fmt_opt
-from daktela_async.sim._model import (
+from ._clock import fmt, fmt_opt
+from ._model import (
     Activity,
     Agent,
     Call,
@@ -30,7 +30,7 @@ from daktela_async.sim._model import (
     SmsConnect,
     User,
 )
-from daktela_async.sim._state import ERR_NOT_LOGGED, SimError, SimState, destination_of
+from ._state import ERR_NOT_LOGGED, SimError, SimState, destination_of
 
 __all__ = ["Views", "php_array", "php_json", "to_xml"]
 

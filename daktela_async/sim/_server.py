@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from daktela_async.sim._app import SimContext
+from ._app import SimContext
 
 __all__ = ["SimServer"]
 

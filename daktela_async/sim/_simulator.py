@@ -8,13 +8,13 @@ from typing import Any, Self, TypeVar
 
 import anyio.to_thread
 
-from daktela_async._errors import DaktelaUsageError
-from daktela_async.sim._app import SimContext, create_app
-from daktela_async.sim._clock import SimClock, parse_dt
-from daktela_async.sim._dynamics import CallCentre, Traffic
-from daktela_async.sim._faults import Fault, FaultKind, FaultPlan, GarbageKind, _logins
-from daktela_async.sim._server import SimServer
-from daktela_async.sim._state import SimState, token_for
+from .._errors import DaktelaUsageError
+from ._app import SimContext, create_app
+from ._clock import SimClock, parse_dt
+from ._dynamics import CallCentre, Traffic
+from ._faults import Fault, FaultKind, FaultPlan, GarbageKind, _logins
+from ._server import SimServer
+from ._state import SimState, token_for
 
 __all__ = ["Simulator"]
 

@@ -60,8 +60,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installe
         name=exc.name,
     ) from exc
 
+from .._config import LOOKUP_BUDGET, MAX_BODY
 from .._errors import DaktelaUsageError
-from ..realtime._hub import Hub
+from .._hub import Hub
 from ._events import IncomingCall, WebhookEvent
 from ._hooks import SECRET_PARAM, flatten_answer, parse_hook
 
@@ -79,13 +80,8 @@ __all__ = [
 
 _log = logging.getLogger("daktela_async.webhooks")
 
-# --- defaults (to move to _config.py) ---------------------------------------------------------
-
-#: The caller hears silence while the CRM answers; 1.5 s is about the longest that stays unnoticed.
-LOOKUP_BUDGET: Final = 1.5
-#: A hook is five short fields; a larger POST body is not a hook.
-MAX_BODY: Final = 64 * 1024
-# SECRET_PARAM is defined with parse_hook (in _hooks), which drops it from events.
+# LOOKUP_BUDGET and MAX_BODY are defaults, kept with the others in _config.py; SECRET_PARAM is
+# defined with parse_hook (in _hooks), which drops it from events.
 #: Proxies and other senders that can set headers keep the secret out of URLs and access logs.
 SECRET_HEADER: Final = "X-Daktela-Secret"  # noqa: S105 - a header name
 

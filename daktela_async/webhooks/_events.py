@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from ..realtime._events import Event
+from .._event import Event
 
 __all__ = [
     "WEBHOOK_EVENTS",

@@ -517,7 +517,7 @@ async def test_example_answer_has_the_documented_shape(example: dict[str, Any]) 
 
 @pytest.mark.skipif(not EXAMPLES, reason="tests/data/doc_examples.json is not there")
 def test_every_documented_action_is_served() -> None:
-    from daktela_async.sim._handlers import HANDLERS
+    from daktela_async.sim.handlers import HANDLERS
 
     documented = {e["action"] for e in EXAMPLES}
     urls = {e["input"].split("/api/", 1)[1].split("/")[1] for e in EXAMPLES}

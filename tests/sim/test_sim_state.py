@@ -13,8 +13,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from daktela_async.sim import CallCentre, SimClock, SimError, SimState
 from daktela_async.sim._clock import fmt, parse_dt
-from daktela_async.sim._handlers import HANDLERS, ApiRequest
 from daktela_async.sim._render import Views
+from daktela_async.sim.handlers import HANDLERS, ApiRequest
 
 START = parse_dt("2024-03-04 08:00:00")
 

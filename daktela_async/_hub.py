@@ -12,6 +12,10 @@ subscribers.
 - ``"block"``: nothing is dropped while the subscriber keeps up; once its buffer has been
   over ``maxsize`` for ``block_timeout`` seconds it is disconnected and its iterator raises
   :class:`SubscriberTooSlow`.
+
+The hub knows events only by their base class (``_event.py``): the realtime watcher and the
+webhook app each publish on one, and both import it from here, public as
+``daktela_async.realtime.Hub`` (see ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from typing import Any, Literal, Self
 import anyio
 import attrs
 
-from .._config import BLOCK_TIMEOUT, SUBSCRIBER_MAXSIZE
-from .._errors import DaktelaError, DaktelaUsageError
-from ._events import Event, EventsDropped, event_kinds
+from ._config import BLOCK_TIMEOUT, SUBSCRIBER_MAXSIZE
+from ._errors import DaktelaError, DaktelaUsageError
+from ._event import Event, EventsDropped, event_kinds
 
 __all__ = ["Hub", "OverflowPolicy", "SubscriberStats", "SubscriberTooSlow", "Subscription"]
 
