@@ -22,7 +22,7 @@ from ._clock import SimClock
 from ._dynamics import CallCentre, Traffic
 from ._faults import Fault, FaultKind, FaultPlan, GarbageKind
 from ._simulator import Simulator
-from ._state import SimError, SimState, token_for
+from .state import SimError, SimState, token_for
 
 __all__ = [
     "CallCentre",

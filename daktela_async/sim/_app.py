@@ -44,8 +44,8 @@ from .._transport._query import parse_php_query
 from ._dynamics import CallCentre, Driver
 from ._faults import Fault, FaultPlan
 from ._render import Views, php_json, to_xml
-from ._state import ERR_NOT_LOGGED, ERR_USER_UNKNOWN, SimError, SimState
 from .handlers import HANDLERS, Answer, ApiRequest, rt_user_state_agent
+from .state import ERR_NOT_LOGGED, ERR_USER_UNKNOWN, SimError, SimState
 
 __all__ = ["SimContext", "Traffic", "create_app"]
 

@@ -33,7 +33,7 @@ from typing import Any
 import anyio
 
 from ._model import Agent, Call
-from ._state import SimError, SimState
+from .state import SimError, SimState
 
 __all__ = ["CallCentre", "Driver", "Traffic"]
 

@@ -1,7 +1,7 @@
 """The simulated PBX's records: users, queues, pauses, calls, forms, SMS, activities.
 
 Plain mutable dataclasses; every rule about how they change lives in
-:mod:`daktela_async.sim._state`. Fields keep the PBX's own representation where the
+:mod:`daktela_async.sim.state`. Fields keep the PBX's own representation where the
 API shows it (ids as numeric strings, flags as ``"0"``/``"1"``) so rendering an answer
 is a lookup, not a conversion.
 """

@@ -30,7 +30,7 @@ from ._model import (
     SmsConnect,
     User,
 )
-from ._state import ERR_NOT_LOGGED, SimError, SimState, destination_of
+from .state import ERR_NOT_LOGGED, SimError, SimState, destination_of
 
 __all__ = ["Views", "php_array", "php_json", "to_xml"]
 

@@ -14,7 +14,7 @@ from ._clock import SimClock, parse_dt
 from ._dynamics import CallCentre, Traffic
 from ._faults import Fault, FaultKind, FaultPlan, GarbageKind, _logins
 from ._server import SimServer
-from ._state import SimState, token_for
+from .state import SimState, token_for
 
 __all__ = ["Simulator"]
 

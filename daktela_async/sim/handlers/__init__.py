@@ -3,7 +3,7 @@
 Handlers are synchronous and pure with respect to I/O: they read and change the
 :class:`~daktela_async.sim.state.SimState` and build the documented answer shape
 (through :class:`~daktela_async.sim._render.Views`). Refusals are
-:class:`~daktela_async.sim._state.SimError` exceptions carrying the server's text.
+:class:`~daktela_async.sim.state.SimError` exceptions carrying the server's text.
 
 The only action with waiting in it, ``RTUserState`` with ``hash``, is split: the
 handler here answers at once, and the ASGI app holds the request first

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 from .._clock import parse_dt
 from .._model import Agent, Call, SmsGroup
 from .._render import Views
-from .._state import (
+from ..state import (
     ERR_LIMIT,
     ERR_NO_CALL,
     ERR_NOT_LOGGED,

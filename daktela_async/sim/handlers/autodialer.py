@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._clock import fmt
 from .._render import Views
-from .._state import SimState
+from ..state import SimState
 from ._base import Answer, ApiRequest, _action
 
 

@@ -9,7 +9,7 @@ import wave
 
 from .._clock import fmt
 from .._render import Views
-from .._state import ERR_RECORDING_UNKNOWN, SimError, SimState
+from ..state import ERR_RECORDING_UNKNOWN, SimError, SimState
 from ._base import Answer, ApiRequest, _action, _paged, _within
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render import Views
-from .._state import SimState
+from ..state import SimState
 from ._base import Answer, ApiRequest, _action
 
 

@@ -8,7 +8,7 @@ from typing import Any, Final
 from .._clock import fmt, fmt_opt
 from .._model import Record
 from .._render import Views, php_array, php_json
-from .._state import CHECK_STATUSES, SimError, SimState
+from ..state import CHECK_STATUSES, SimError, SimState
 from ._base import Answer, ApiRequest, _action, _bad, _missing, _paged
 
 

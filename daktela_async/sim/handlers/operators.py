@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render import Views, php_array
-from .._state import (
+from ..state import (
     ERR_CALL_UNKNOWN,
     ERR_NO_CALL,
     ERR_NO_RINGING,

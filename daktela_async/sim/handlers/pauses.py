@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render import Views, php_array
-from .._state import SimState
+from ..state import SimState
 from ._base import _TRUE, Answer, ApiRequest, _action, _missing
 
 

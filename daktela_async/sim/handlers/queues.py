@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._render import Views, php_array
-from .._state import SimError, SimState
+from ..state import SimError, SimState
 from ._base import Answer, ApiRequest, _action, _bad
 
 

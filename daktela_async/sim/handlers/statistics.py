@@ -8,7 +8,7 @@ from typing import Any, Final
 from .._clock import fmt, fmt_opt
 from .._model import Agent, Call
 from .._render import Views, php_array
-from .._state import ERR_NOT_LOGGED, SimError, SimState
+from ..state import ERR_NOT_LOGGED, SimError, SimState
 from ._base import Answer, ApiRequest, _action, _bad, _missing, _paged, _within
 
 
