@@ -48,10 +48,8 @@ LAYERS: Final[dict[str, str]] = {
     "daktela_async._metrics": "metrics",
     "daktela_async.metrics": "metrics",
     # The command-line plumbing the three programs share (daktela-async, the simulator's
-    # and the webhooks' servers): standard library and anyio only. Importing them still
-    # runs cli/__init__.py; they move to a neutral package once sim/_cli.py can follow.
-    "daktela_async.cli._usage": "cmdline",
-    "daktela_async.cli._signals": "cmdline",
+    # and the webhooks' servers): standard library and anyio only.
+    "daktela_async._cmdline": "cmdline",
     "daktela_async.sim": "sim",
     "daktela_async.models": "facade",
     "daktela_async.transports": "facade",
@@ -296,7 +294,7 @@ def test_a_forbidden_import_is_reported(module: str, source: str) -> None:
         ("daktela_async.realtime._core", "if TYPE_CHECKING:\n    from .._client import X\n"),
         ("daktela_async.cli._watch", "def f() -> None:\n    from ..redis import RedisSink\n"),
         ("daktela_async._client", "def watch() -> None:\n    from .realtime import Watcher\n"),
-        ("daktela_async.sim._cli", "from ..cli._usage import UsageParser\n"),
+        ("daktela_async.sim._cli", "from .._cmdline._usage import UsageParser\n"),
     ],
 )
 def test_an_allowed_import_passes(module: str, source: str) -> None:

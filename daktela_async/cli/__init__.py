@@ -27,9 +27,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from .._cmdline._signals import sigterm_interrupts
 from .._errors import DaktelaError
 from ._settings import CLIError, Parser, redact, secrets_of
-from ._signals import sigterm_interrupts
 
 __all__ = ["PROG", "build_parser", "main"]
 

@@ -18,10 +18,10 @@ from typing import Any, TextIO
 import anyio
 import anyio.to_thread
 
+from .._cmdline._signals import run as run_until_stopped
+from .._cmdline._signals import until_stopped
 from ._serve import add_allow_host_argument, allowed_hosts, announce, open_socket
 from ._settings import CLIError
-from ._signals import run as run_until_stopped
-from ._signals import until_stopped
 
 __all__ = ["add_parser", "run"]
 

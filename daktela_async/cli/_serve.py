@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import anyio
 
+from .._cmdline._signals import run as run_until_stopped
+from .._cmdline._signals import until_stopped
 from ._settings import (
     CLIError,
     add_connection_arguments,
@@ -26,8 +28,6 @@ from ._settings import (
     resolve_connection,
     split_csv,
 )
-from ._signals import run as run_until_stopped
-from ._signals import until_stopped
 from ._view import fetch_titles, logged_in_agents
 
 if TYPE_CHECKING:

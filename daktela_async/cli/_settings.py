@@ -20,10 +20,10 @@ from typing import Final, NoReturn, cast
 import attrs
 
 from .._client import DaktelaClient
+from .._cmdline._usage import scrub_usage_error
 from .._config import API_VERSIONS, DEFAULT_API_VERSION, Timeouts, TokenPlacement
 from .._errors import DaktelaAPIError, DaktelaError, DaktelaHTTPStatusError
 from .._transport._request import REDACTED, version_key
-from ._usage import scrub_usage_error
 
 __all__ = [
     "ENV_LOGIN",
@@ -72,7 +72,7 @@ class Parser(argparse.ArgumentParser):
     ``argparse`` prints the whole usage text and exits; the commands instead print one
     line, the same way as every other failure, and return the status from ``main``.
     The line names the arguments at fault but never what was typed into them
-    (:func:`~daktela_async.cli._usage.scrub_usage_error`): a token given to a misspelt
+    (:func:`~daktela_async._cmdline._usage.scrub_usage_error`): a token given to a misspelt
     flag is not echoed.
     """
 

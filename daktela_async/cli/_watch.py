@@ -30,6 +30,8 @@ from typing import Any, Final, TextIO
 import anyio
 
 from .._client import DaktelaClient
+from .._cmdline._signals import run as run_until_stopped
+from .._cmdline._signals import until_stopped
 from .._errors import DaktelaUsageError
 from ..realtime import (
     STATS_SOURCES,
@@ -58,8 +60,6 @@ from ._settings import (
     resolve_connection,
     split_csv,
 )
-from ._signals import run as run_until_stopped
-from ._signals import until_stopped
 from ._view import every_user, fetch_titles, logged_in_agents
 
 __all__ = ["EVENT_KINDS", "add_parser", "event_to_dict", "format_event", "run"]

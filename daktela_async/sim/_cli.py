@@ -9,8 +9,8 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
-from ..cli._signals import sigterm_interrupts
-from ..cli._usage import UsageParser
+from .._cmdline._signals import sigterm_interrupts
+from .._cmdline._usage import UsageParser
 
 __all__ = ["build_parser", "exposure_warning", "main"]
 

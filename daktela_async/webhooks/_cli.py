@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import quote, urlsplit
 
+from .._cmdline._usage import UsageParser
 from .._errors import DaktelaUsageError
-from ..cli._usage import UsageParser
 
 if TYPE_CHECKING:
     from ._app import Lookup
@@ -340,7 +340,7 @@ def _run(config: Any) -> None:
 
     import uvicorn
 
-    from ..cli._signals import run, stopping
+    from .._cmdline._signals import run, stopping
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -287,8 +287,8 @@ def test_watch(command: Callable[..., Command], sim: Simulator) -> None:
 
 
 def test_run_returns_the_result_and_raises_errors_unwrapped() -> None:
+    from daktela_async._cmdline._signals import run, until_stopped
     from daktela_async.cli._settings import CLIError
-    from daktela_async.cli._signals import run, until_stopped
 
     async def fine(value: int) -> int:
         with until_stopped():
@@ -305,7 +305,7 @@ def test_run_returns_the_result_and_raises_errors_unwrapped() -> None:
 
 
 def test_run_works_outside_the_main_thread() -> None:
-    from daktela_async.cli._signals import run
+    from daktela_async._cmdline._signals import run
 
     async def value() -> str:
         return "ran"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from daktela_async._cmdline._usage import scrub_usage_error
 from daktela_async.cli import main
-from daktela_async.cli._usage import scrub_usage_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
