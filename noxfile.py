@@ -1,4 +1,4 @@
-"""Developer tasks: `nox` runs lint, typecheck and tests; `nox -s bench` and `-s docs` on demand."""
+"""Developer tasks: `nox` runs lint, typecheck and tests; bench, profile, docs on demand."""
 
 from __future__ import annotations
 
@@ -109,6 +109,30 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks", "--output", "docs/benchmarks.md", *session.posargs)
 
 
+@nox.session(python=PYTHON)
+def profile(session: nox.Session) -> None:
+    """Profile benchmark rows (quick) with cProfile: `nox -s profile -- 3` (rows, default 3).
+
+    Each row runs in its own process, as in `nox -s bench`; there cProfile wraps the whole
+    row and writes `profiles/row<N>-quick.pstats` and `.txt` (the top 40 by cumulative and
+    by own time). cProfile, not py-spy: py-spy needs ptrace, which CI containers often
+    deny. The table this prints is measured under the profiler: not for comparing.
+    """
+    session.install("-e", ".[dev]")
+    rows = ",".join(session.posargs) or "3"
+    folder = Path.cwd() / "profiles"
+    session.run(
+        "python",
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--only",
+        rows,
+        env={"DAKTELA_BENCH_PROFILE": str(folder)},
+    )
+    session.log(f"profiles in {folder} (python -m pstats {folder}/row<N>-quick.pstats)")
+
+
 #: What `nox -s mutants` mutates, and the tests that must kill it: name -> (the module or
 #: package, the test files). Each selection is what covers the code, so the whole run
 #: fits in about 30 minutes on two cores; `nox -s mutants -- retry query` runs some.
@@ -143,7 +167,67 @@ MUTANT_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "webhooks": ("daktela_async/webhooks/*", ("tests/webhooks",)),
 }
 #: Survivors judged equivalent (no behaviour can tell them apart), by mutmut's name.
-EQUIVALENT_MUTANTS: dict[str, str] = {}
+EQUIVALENT_MUTANTS: dict[str, str] = {
+    "daktela_async._transport._query.x__split_key__mutmut_24": (
+        "rest starts with '[', so find(']') is -1 or at least 1: never 0"
+    ),
+    "daktela_async._transport._query.x__split_key__mutmut_25": (
+        "rest starts with '[', so find(']') is -1 or at least 1: never 0"
+    ),
+    "daktela_async._transport._query.x_encode_query__mutmut_7": (
+        "quote() never encodes letters, so an 'X' in safe= changes nothing"
+    ),
+    "daktela_async._transport._query.x_encode_query__mutmut_12": (
+        "quote() never encodes letters, so an 'X' in safe= changes nothing"
+    ),
+    "daktela_async._transport._query.x_format_bool__mutmut_1": (
+        "any default other than 'yesno' or '10' gives true/false"
+    ),
+    "daktela_async._transport._query.x_format_bool__mutmut_2": (
+        "any default other than 'yesno' or '10' gives true/false"
+    ),
+    "daktela_async._envelope.x__blank_whole__mutmut_9": (
+        "text[None:at] is text[0:at], and last is set before any other use"
+    ),
+    "daktela_async._envelope.x__complete_prefix__mutmut_12": (
+        "the filler holds no brace, and only the braces of `outside` are counted"
+    ),
+    "daktela_async._envelope.x__complete_prefix__mutmut_26": (
+        "no stray brace: the cut is the body less white space, already refused"
+    ),
+    "daktela_async._envelope.x__scrub_text__mutmut_9": (
+        "an 8-character token's only piece is itself, already blanked whole"
+    ),
+    "daktela_async._envelope.x__scrub_text__mutmut_22": (
+        "both branches compute the same test; the split at 64 is for speed"
+    ),
+    "daktela_async._envelope.x__scrub_text__mutmut_29": (
+        "the extra windows are shorter than 8 and every piece is 8 long"
+    ),
+    "daktela_async._envelope.x__scrub_text__mutmut_30": (
+        "the extra window is shorter than 8 and every piece is 8 long"
+    ),
+    "daktela_async._envelope.x_decode_envelope__mutmut_58": (
+        "1 == True, so status 1 (and 1.0) still matches True"
+    ),
+    "daktela_async._envelope.x_decode_envelope__mutmut_65": (
+        "0 == False, so status 0 still matches; status 1 returned above"
+    ),
+    "daktela_async._envelope.x_decode_envelope__mutmut_67": (
+        "False == 0, so status false still matches; true returned above"
+    ),
+    "daktela_async._envelope.x_scrub__mutmut_1": (
+        "no secret reveals '', which _scrub_text returns unchanged; an empty text stays empty"
+    ),
+    "daktela_async._envelope.x_snippet__mutmut_4": "decode() defaults to UTF-8",
+    "daktela_async._envelope.x_snippet__mutmut_11": "'UTF-8' names the same codec as 'utf-8'",
+    "daktela_async._envelope.x_snippet__mutmut_8": (
+        "extra bytes only add text past character 264, out of a 40-char token's reach"
+    ),
+    "daktela_async._envelope.x_snippet__mutmut_9": (
+        "extra bytes only add text past character 264, out of a 40-char token's reach"
+    ),
+}
 _MUTATION_DOC = Path("docs/mutation.md")
 _TABLE_HEAD = "| Target | Mutated | Mutants | Killed | Survived | Timeout | Survived % |"
 

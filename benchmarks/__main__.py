@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
+import io
 import json
+import os
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -16,7 +20,15 @@ from typing import Any, Final
 
 import attrs
 
-from ._support import ROOT, ROW_TITLES, Line, machine, render_document, render_text
+from ._support import (
+    PROFILE_ENV,
+    ROOT,
+    ROW_TITLES,
+    Line,
+    machine,
+    render_document,
+    render_text,
+)
 
 #: Row number -> the module measuring it (``run(quick) -> list[Line]``, ``NOTES``).
 MODULES: Final = {
@@ -43,6 +55,8 @@ GENERAL_NOTES: Final = (
 )
 #: A row that has not finished after this long is stopped (every loop is bounded anyway).
 _ROW_TIMEOUT: Final = 900.0
+#: Functions listed per order in a profile's text summary (``nox -s profile``).
+_PROFILE_TOP: Final = 40
 
 
 def _unit(key: str, value: float) -> str:
@@ -116,10 +130,39 @@ def _rows(text: str | None) -> list[int]:
     return rows
 
 
+def _profiled(row: int, quick: bool, run: Callable[[bool], list[Line]]) -> list[Line]:
+    """``run(quick)`` under cProfile; the stats go to the folder ``PROFILE_ENV`` names.
+
+    Writes ``row<N>[-quick].pstats`` (for ``python -m pstats``, snakeviz...) and
+    ``row<N>[-quick].txt``: the top 40 functions by cumulative and by own time. The
+    whole row is profiled (its baselines, warm-ups and servers' start included; the
+    servers' own CPU is in their child processes, not here), and cProfile's overhead
+    makes the row's figures meaningless for the table.
+    """
+    folder = Path(os.environ[PROFILE_ENV])
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"row{row}{'-quick' if quick else ''}"
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        lines = run(quick)
+    finally:
+        profile.disable()
+        profile.dump_stats(stem.with_suffix(".pstats"))
+        out = io.StringIO()
+        out.write(f"row {row} ({ROW_TITLES[row]}), {'quick' if quick else 'full'} run\n")
+        for sort, title in (("cumulative", "cumulative time"), ("tottime", "own time")):
+            out.write(f"\n=== top {_PROFILE_TOP} by {title} ===\n")
+            pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(_PROFILE_TOP)
+        stem.with_suffix(".txt").write_text(out.getvalue(), encoding="utf-8")
+        print(f"row {row}: profile in {stem}.pstats and {stem}.txt", file=sys.stderr)
+    return lines
+
+
 def _measure_row(row: int, quick: bool, result: Path) -> None:
     """In the row's own process: measure it and write its lines and notes as JSON."""
     run, notes = _runner(row)
-    lines = run(quick)
+    lines = _profiled(row, quick, run) if os.environ.get(PROFILE_ENV) else run(quick)
     result.write_text(
         json.dumps({"lines": [attrs.asdict(line) for line in lines], "notes": list(notes)}),
         encoding="utf-8",

@@ -145,14 +145,25 @@ def settle() -> None:
     gc.collect()
 
 
+#: Set (to a folder) by ``nox -s profile``: the row's process profiles the whole row with
+#: cProfile and writes its stats there (``benchmarks/__main__.py``).
+PROFILE_ENV: Final = "DAKTELA_BENCH_PROFILE"
+
+
 class Profile:
-    """``with Profile() as p: ...``, then ``p.top()``: where this thread's CPU went."""
+    """``with Profile() as p: ...``, then ``p.top()``: where this thread's CPU went.
+
+    Under ``nox -s profile`` (``PROFILE_ENV`` set) the whole row is already profiled, and
+    a second cProfile would replace that one for good: this one then records nothing.
+    """
 
     def __init__(self) -> None:
         self._profile = cProfile.Profile()
+        self._active = not os.environ.get(PROFILE_ENV)
 
     def __enter__(self) -> Self:
-        self._profile.enable()
+        if self._active:
+            self._profile.enable()
         return self
 
     def __exit__(
@@ -161,13 +172,16 @@ class Profile:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._profile.disable()
+        if self._active:
+            self._profile.disable()
 
     def top(self, count: int = 8, sort: str = "tottime") -> str:
         """The *count* functions with the most time (*sort*: own or cumulative), one a line.
 
         Waiting in the event loop's ``epoll`` is idle time, not work: it is left out.
         """
+        if not self._active:
+            return "(not profiled here: the whole row runs under `nox -s profile`)"
         out = io.StringIO()
         stats = pstats.Stats(self._profile, stream=out)
         stats.sort_stats(sort).print_stats(count + len(_IDLE))

@@ -97,21 +97,21 @@ def _scrub_text(text: str, token: str) -> str:
         return text
     folded_token = token.translate(_ASCII_FOLD)
     text = _blank_whole(text, folded_token)
-    width = min(_MIN_ECHO, len(token))
-    pieces = {folded_token[i : i + width] for i in range(len(token) - width + 1)}
+    if len(token) < _MIN_ECHO:
+        # A short token is only blanked whole (see scrub): its only piece would be the
+        # token itself, which _blank_whole has just taken out.
+        return text
+    pieces = {folded_token[i : i + _MIN_ECHO] for i in range(len(token) - _MIN_ECHO + 1)}
     # Runs of characters a token is made of are found in C by a pattern that holds no
     # part of the token (the regex module caches compiled patterns for the process's
-    # life); a run holding any `width` consecutive token characters is blanked whole.
+    # life); a run holding any _MIN_ECHO consecutive token characters is blanked whole.
     # Each run is looked at once, so the scan is linear in the text.
-    if _HEX.fullmatch(token):
-        runs = _HEX_RUNS if width == _MIN_ECHO else re.compile(f"[0-9A-Fa-f]{{{width},}}")
-    else:
-        runs = _WORD_RUNS if width == _MIN_ECHO else re.compile(f"[^\\s'\"<>]{{{width},}}")
+    runs = _HEX_RUNS if _HEX.fullmatch(token) else _WORD_RUNS
 
     def blank(match: re.Match[str]) -> str:
         run = match.group().translate(_ASCII_FOLD)
         if len(run) <= _SHORT_RUN:
-            hit = any(run[i : i + width] in pieces for i in range(len(run) - width + 1))
+            hit = any(run[i : i + _MIN_ECHO] in pieces for i in range(len(run) - _MIN_ECHO + 1))
         else:
             hit = any(piece in run for piece in pieces)
         return REDACTED if hit else match.group()

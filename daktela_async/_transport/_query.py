@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import quote, unquote_plus
@@ -106,7 +107,9 @@ def format_scalar(value: object) -> str:
     if isinstance(value, enum.Enum):
         return format_scalar(value.value)
     if isinstance(value, int | float):
-        return repr(value) if isinstance(value, float) else str(value)
+        # float's and int's own text: a subclass's __repr__/__str__ (numpy's
+        # np.float64(0.1), say) is not what PHP should read.
+        return float.__repr__(value) if isinstance(value, float) else int.__repr__(value)
     if isinstance(value, dt.datetime):
         return format_datetime(value)
     if isinstance(value, dt.date):
@@ -188,24 +191,38 @@ def encode_query(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _split_key(raw: str) -> tuple[str, list[str]] | None:
-    """Split ``a[b][]`` into ``("a", ["b", ""])``; PHP's rules for odd brackets."""
+    """Split ``a[b][]`` into ``("a", ["b", ""])``, by PHP 8's rules for odd names.
+
+    As ``php_register_variable_ex`` does: leading spaces are dropped; ``.`` and space in
+    the name become ``_``; an empty name drops the pair; ``[ ]`` (one white-space
+    character) is ``[]``; what follows the last ``]`` is ignored. A first ``[`` that is
+    never closed makes no array: it and every later ``[``, ``.`` or space become ``_``.
+    An unclosed ``[`` after a complete index is dropped with the rest of the key.
+    """
+    raw = raw.lstrip(" ")
     bracket = raw.find("[")
-    if bracket <= 0:
-        base = raw if bracket < 0 else ""
-        if not base:
-            return None
-        return _php_name(base), []
-    base = _php_name(raw[:bracket])
+    if bracket < 0:
+        return (_php_name(raw), []) if raw else None
+    if bracket == 0:
+        return None
     parts: list[str] = []
     rest = raw[bracket:]
     while rest.startswith("["):
         close = rest.find("]")
         if close < 0:
-            # PHP turns an unclosed "[" into "_" and keeps the rest as the name.
-            return _php_name(raw.replace("[", "_", 1)), []
-        parts.append(rest[1:close])
+            if not parts:
+                return _php_name(raw).replace("[", "_"), []
+            break
+        index = rest[1:close]
+        parts.append("" if index in _ONE_SPACE else index)
         rest = rest[close + 1 :]
-    return base, parts
+    return _php_name(raw[:bracket]), parts
+
+
+#: What C's ``isspace`` accepts: PHP reads ``[`` + one of these + ``]`` as ``[]``.
+_ONE_SPACE: Final = frozenset(" \t\n\v\f\r")
+#: PHP's integer array keys (``ZEND_HANDLE_NUMERIC_STR``): ``"05"`` and ``"-0"`` stay text.
+_PHP_INT_KEY: Final = re.compile(r"0|-?[1-9][0-9]*")
 
 
 def _php_name(name: str) -> str:
@@ -214,7 +231,8 @@ def _php_name(name: str) -> str:
 
 
 def _next_index(container: dict[str, Any]) -> str:
-    ints = [int(k) for k in container if k.lstrip("-").isdigit()]
+    # PHP 8.3+: after a negative key the next one is that key + 1, not 0.
+    ints = [int(k) for k in container if _PHP_INT_KEY.fullmatch(k)]
     return str(max(ints) + 1 if ints else 0)
 
 

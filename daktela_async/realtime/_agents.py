@@ -238,6 +238,13 @@ class Agents:
                 del self._inflight[user]
         if scope.cancelled_caught:
             return None
+        if hash is not None and type(result) is dict and result.get("hash") == hash:
+            # The hash we sent came back: the agent has not changed since the answer we
+            # stored (most answers of an idle watch). Reuse that state instead of
+            # structuring this one, unless it is RTUsersState's shorter form.
+            stored = self.states.get(user)
+            if stored is not None and stored.hash == hash and user not in self._partial:
+                return stored
         state: AgentState = structure(
             result, AgentState, action="RTUserState", secret=self._client._token
         )

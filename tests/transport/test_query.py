@@ -6,13 +6,17 @@ import datetime as dt
 import enum
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daktela_async._transport._query import (
+    MAX_NESTING,
+    EncodeError,
     encode_params,
     encode_query,
     format_bool,
+    format_scalar,
     parse_php_query,
 )
 
@@ -147,3 +151,151 @@ def test_every_finite_float_reads_back_exactly(value: float) -> None:
     """The text sent parses back to the very same float."""
     ((_, sent),) = encode_params({"v": value})
     assert float(sent) == value
+
+
+# --- the parser's PHP rules, at the edges (PHP 8 php_register_variable_ex) -------------------
+
+
+def test_parser_keys_that_are_not_names() -> None:
+    # An empty name (also one that starts with "[") drops the pair, not the rest.
+    assert parse_php_query("[a]=1&=2&b=3") == {"b": "3"}
+    assert parse_php_query("&&a=1&&") == {"a": "1"}
+    # Leading spaces are dropped (only spaces); inner ones (and dots) become "_".
+    assert parse_php_query("+a=1&++b+c=2") == {"a": "1", "b_c": "2"}
+    assert parse_php_query("%09a=1&Xb=2") == {"\ta": "1", "Xb": "2"}
+
+
+def test_parser_value_is_everything_after_the_first_equals_sign() -> None:
+    assert parse_php_query("a=b=c&d&e=") == {"a": "b=c", "d": "", "e": ""}
+
+
+def test_parser_unclosed_bracket() -> None:
+    # An unclosed first "[" makes no array: it, and every later "[", "." or space, is "_".
+    assert parse_php_query("a[b=1") == {"a_b": "1"}
+    assert parse_php_query("a[b[c.d+e=1") == {"a_b_c_d_e": "1"}
+    # After a complete index, an unclosed "[" is dropped with the rest of the key.
+    assert parse_php_query("a[b][c=1") == {"a": {"b": "1"}}
+    assert parse_php_query("a[][x=1&a[][x=2") == {"a": ["1", "2"]}
+
+
+def test_parser_odd_closed_brackets() -> None:
+    # What follows the last "]" is ignored; "[ ]" (one white-space character) is "[]".
+    assert parse_php_query("a[b]c=1&x[0]y[1]=2") == {"a": {"b": "1"}, "x": ["2"]}
+    assert parse_php_query("a[+]=1&a[%09]=2&a[++]=3") == {"a": {"0": "1", "1": "2", "  ": "3"}}
+    # Only the name is rewritten, not the indexes.
+    assert parse_php_query("a.b[c.d+e]=1") == {"a_b": {"c.d e": "1"}}
+
+
+def test_parser_next_index_follows_php_integer_keys() -> None:
+    # PHP 8.3: after a negative key, [] appends that key + 1.
+    assert parse_php_query("a[-5]=x&a[]=y") == {"a": {"-5": "x", "-4": "y"}}
+    assert parse_php_query("a[3]=x&a[-1]=y&a[]=z") == {"a": {"3": "x", "-1": "y", "4": "z"}}
+    # Keys that are not canonical integers are text and do not move the next index.
+    assert parse_php_query("a[05]=x&a[]=y") == {"a": {"05": "x", "0": "y"}}
+    assert parse_php_query("a[-0]=x&a[]=y") == {"a": {"-0": "x", "0": "y"}}
+    assert parse_php_query("a[X1]=x&a[1X]=y&a[²]=z&a[]=w") == {
+        "a": {"X1": "x", "1X": "y", "²": "z", "0": "w"}
+    }
+    assert parse_php_query("a[0]=x&a[]=y&a[]=z") == {"a": ["x", "y", "z"]}
+
+
+# --- the send path -------------------------------------------------------------------------
+
+
+def test_encode_query_keeps_brackets_colons_and_slashes_readable() -> None:
+    assert encode_query([("a[b][]", "http://x/y?z=1 2&w")]) == "a[b][]=http://x/y%3Fz%3D1%202%26w"
+    # In the key, "/" and ":" are encoded; only brackets stay readable.
+    assert encode_query([("a/b:c[d]", "v")]) == "a%2Fb%3Ac[d]=v"
+
+
+def test_nesting_limit_is_exact_for_lists_and_mappings() -> None:
+    def lists(levels: int) -> object:
+        value: object = "x"
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    def mappings(levels: int) -> object:
+        value: object = "x"
+        for _ in range(levels):
+            value = {"k": value}
+        return value
+
+    # MAX_NESTING containers deep is sent (the innermost list of scalars as x[]=...).
+    assert encode_params({"v": lists(MAX_NESTING)}) == [
+        ("v" + "[0]" * (MAX_NESTING - 1) + "[]", "x")
+    ]
+    assert encode_params({"v": mappings(MAX_NESTING)}) == [("v" + "[k]" * MAX_NESTING, "x")]
+    for too_deep, key in [
+        (lists(MAX_NESTING + 1), "v" + "[0]" * MAX_NESTING),
+        (mappings(MAX_NESTING + 1), "v" + "[k]" * MAX_NESTING),
+    ]:
+        with pytest.raises(EncodeError) as caught:
+            encode_params({"v": too_deep})
+        assert caught.value.key == key
+        assert caught.value.parameter == "v"
+        assert str(caught.value) == (
+            f"parameter {key!r}: nested more than {MAX_NESTING} levels deep (PHP's limit), "
+            "or it contains itself"
+        )
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"u": [object()]}, "u"),
+        ({"u": {"k": object()}}, "u[k]"),
+        ({"u": {(1, 2): "x"}}, "u"),
+        ({"u": [{"k": [object()]}]}, "u[0][k]"),
+    ],
+)
+def test_unsendable_value_names_its_key(params: dict[str, Any], key: str) -> None:
+    bad = "tuple" if key == "u" and isinstance(params["u"], dict) else "object"
+    with pytest.raises(EncodeError) as caught:
+        encode_params(params)
+    assert caught.value.key == key
+    assert caught.value.parameter == "u"
+    assert str(caught.value) == (
+        f"parameter {key!r}: cannot send a value of type {bad} as a parameter"
+    )
+
+
+def test_error_messages() -> None:
+    with pytest.raises(TypeError, match=r"^cannot send a value of type object as a parameter$"):
+        format_scalar(object())
+    with pytest.raises(EncodeError) as caught:
+        encode_params({1: "x"})  # type: ignore[dict-item]
+    assert caught.value.key == "1"
+    assert str(caught.value) == "parameter '1': a parameter name must be a string, not int"
+    with pytest.raises(EncodeError) as caught:
+        encode_query([("a[b]", "\udcff")])
+    assert (caught.value.key, caught.value.parameter) == ("a[b]", "a")
+    assert str(caught.value) == "parameter 'a[b]': not valid Unicode (a lone surrogate)"
+
+
+def test_bool_styles_exactly() -> None:
+    assert [format_bool(v, "10") for v in (True, False)] == ["1", "0"]
+    assert [format_bool(v, "yesno") for v in (True, False)] == ["yes", "no"]
+    assert [format_bool(v) for v in (True, False)] == ["true", "false"]
+    assert [format_bool(v, "other") for v in (True, False)] == ["true", "false"]
+
+
+def test_number_subclasses_send_the_number_not_their_repr() -> None:
+    class Price(float):
+        def __repr__(self) -> str:
+            return f"Price({float(self)})"
+
+        __str__ = __repr__
+
+    class Count(int):
+        def __repr__(self) -> str:
+            return f"Count({int(self)})"
+
+        __str__ = __repr__
+
+    assert encode_params({"p": Price(1.5), "c": Count(7), "i": 10**20, "f": -0.0}) == [
+        ("p", "1.5"),
+        ("c", "7"),
+        ("i", "100000000000000000000"),
+        ("f", "-0.0"),
+    ]
