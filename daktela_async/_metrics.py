@@ -281,7 +281,9 @@ class WatcherMetrics:
                 async for event in events:
                     self.observe(event)
             except DaktelaError:
-                pass  # the watcher stopped for good: health() says so
+                # The watcher stopped for good (its failure is its own to report, and
+                # health() reads it): the exporter simply has no more events to take.
+                return
 
     def observe(self, event: Event) -> None:
         """Take one event in (what :meth:`run` does with each)."""

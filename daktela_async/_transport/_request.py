@@ -14,7 +14,7 @@ import ipaddress
 import math
 import re
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Final
 from urllib.parse import quote
 
@@ -508,24 +508,12 @@ def check_params(
     return params if rewritten is None else rewritten
 
 
-def check_all_params(spec: ActionSpec, params: Mapping[str, object]) -> Mapping[str, object]:
-    """:func:`check_params`, after the checks of names that the typed methods make.
-
-    Every name must be one of the action's parameters (a close one is suggested), every
-    mandatory parameter must be given, and exactly one member of each one-of group.
+def check_presence(spec: ActionSpec, given: Collection[str]) -> None:
+    """Every mandatory parameter of *spec* in *given*, and one member of each one-of group.
 
     Raises:
-        DaktelaUsageError: The first problem found, naming the action and the parameter.
+        DaktelaUsageError: The first one missing, or a group with more than one member.
     """
-    given = [name for name, value in params.items() if value is not None]
-    known = [p.name for p in spec.params]
-    for name in given:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise DaktelaUsageError(
-                f"{spec.name}: unknown parameter {name!r}{hint}", action=spec.name, parameter=name
-            )
     for name in spec.required:
         if name not in given:
             raise DaktelaUsageError(
@@ -548,4 +536,25 @@ def check_all_params(spec: ActionSpec, params: Mapping[str, object]) -> Mapping[
                 action=spec.name,
                 parameter=present[1],
             )
+
+
+def check_all_params(spec: ActionSpec, params: Mapping[str, object]) -> Mapping[str, object]:
+    """:func:`check_params`, after the checks of names that the typed methods make.
+
+    Every name must be one of the action's parameters (a close one is suggested), every
+    mandatory parameter must be given, and exactly one member of each one-of group.
+
+    Raises:
+        DaktelaUsageError: The first problem found, naming the action and the parameter.
+    """
+    given = [name for name, value in params.items() if value is not None]
+    known = [p.name for p in spec.params]
+    for name in given:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise DaktelaUsageError(
+                f"{spec.name}: unknown parameter {name!r}{hint}", action=spec.name, parameter=name
+            )
+    check_presence(spec, given)
     return check_params(spec, params)

@@ -21,7 +21,7 @@ from .._errors import DaktelaDecodeError, DaktelaUsageError
 from .._models import Page, structure
 from .._spec import ActionSpec
 from .._transport._query import format_bool
-from .._transport._request import pick_version
+from .._transport._request import check_presence, pick_version
 
 if TYPE_CHECKING:
     from .._client import DaktelaClient
@@ -300,26 +300,5 @@ def prepare_params(spec: ActionSpec, params: Mapping[str, object]) -> dict[str, 
             than one member, or a value is outside its documented type, choices or range.
     """
     given = {k: v for k, v in params.items() if v is not None}
-    for name in spec.required:
-        if name not in given:
-            raise DaktelaUsageError(
-                f"{spec.name}: missing mandatory parameter {name!r}",
-                action=spec.name,
-                parameter=name,
-            )
-    for group in spec.one_of:
-        present = [n for n in group if n in given]
-        if not present:
-            raise DaktelaUsageError(
-                f"{spec.name}: needs one of {', '.join(map(repr, group))}",
-                action=spec.name,
-                parameter=group[0],
-            )
-        if len(present) > 1:
-            raise DaktelaUsageError(
-                f"{spec.name}: takes only one of {', '.join(map(repr, group))}, "
-                f"got {' and '.join(map(repr, present))}",
-                action=spec.name,
-                parameter=present[1],
-            )
+    check_presence(spec, given)
     return {name: _check_value(spec, name, value) for name, value in given.items()}

@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from .._errors import DaktelaUsageError
+
 __all__ = ["Fault", "FaultKind", "FaultPlan", "GarbageKind"]
 
 #: What a fault does (see the module docstring).
@@ -87,21 +89,21 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}")
+            raise DaktelaUsageError(f"unknown fault kind {self.kind!r}")
         if self.garbage not in _GARBAGE:
-            raise ValueError(f"unknown garbage kind {self.garbage!r}")
+            raise DaktelaUsageError(f"unknown garbage kind {self.garbage!r}")
         if not 0.0 <= self.probability <= 1.0:  # NaN too
-            raise ValueError("probability must be within 0..1")
+            raise DaktelaUsageError("probability must be within 0..1")
         # NaN or infinity here would break every request the fault hits (a sleep of
         # NaN seconds, int(inf) for Retry-After), not just the one that added it.
         for name in ("seconds", "duration", "retry_after"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+                raise DaktelaUsageError(f"{name} must be a finite number >= 0, not {value!r}")
         if self.kind == "status" and not 100 <= self.status <= 599:
-            raise ValueError("status must be an HTTP status code")
+            raise DaktelaUsageError("status must be an HTTP status code")
         if self.count is not None and self.count < 0:
-            raise ValueError("count must be >= 0")
+            raise DaktelaUsageError("count must be >= 0")
         if self.actions is not None:
             # Callers pass any collection of names; keep an immutable set.
             self.actions = frozenset(self.actions)
@@ -121,7 +123,7 @@ class Fault:
                 or out of range.
         """
         if not isinstance(data, dict):
-            raise ValueError(f"a fault must be a JSON object, not {type(data).__name__}")
+            raise DaktelaUsageError(f"a fault must be a JSON object, not {type(data).__name__}")
         known = {
             "kind",
             "seconds",
@@ -139,19 +141,19 @@ class Fault:
         for key, value in data.items():
             name = aliases.get(key, key)
             if name not in known:
-                raise ValueError(f"unknown fault field {key!r}")
+                raise DaktelaUsageError(f"unknown fault field {key!r}")
             args[name] = value
         if "kind" not in args:
-            raise ValueError("a fault needs a kind")
+            raise DaktelaUsageError("a fault needs a kind")
         for name in ("kind", "garbage"):
             if name in args and not isinstance(args[name], str):
-                raise ValueError(f"{name} must be a string")
+                raise DaktelaUsageError(f"{name} must be a string")
         if "actions" in args and args["actions"] is not None:
             actions = args["actions"]
             if isinstance(actions, str):
                 actions = [actions]
             if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
-                raise ValueError("actions must be an action's name or a list of names")
+                raise DaktelaUsageError("actions must be an action's name or a list of names")
             args["actions"] = frozenset(actions)
         if "users" in args and args["users"] is not None:
             users = args["users"]
@@ -159,7 +161,7 @@ class Fault:
                 users = [users]
             elif not isinstance(users, list) or not all(isinstance(u, str) for u in users):
                 # A JSON object would iterate as its keys; a number not at all.
-                raise ValueError("users must be a login or a list of logins")
+                raise DaktelaUsageError("users must be a login or a list of logins")
             args["users"] = frozenset(users)
         for name in ("seconds", "probability", "duration", "retry_after"):
             if args.get(name) is not None:
@@ -168,7 +170,7 @@ class Fault:
             if args.get(name) is not None:
                 number = _json_number(name, args[name])
                 if not number.is_integer():
-                    raise ValueError(f"{name} must be a whole number")
+                    raise DaktelaUsageError(f"{name} must be a whole number")
                 args[name] = int(number)
         return cls(**args)
 
@@ -198,15 +200,15 @@ def _json_number(name: str, value: Any) -> float:
             NaN or infinity (``1e400`` parses as infinity).
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{name} must be a number")
+        raise DaktelaUsageError(f"{name} must be a number")
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"{name} must be a number, not {value!r}") from None
+        raise DaktelaUsageError(f"{name} must be a number, not {value!r}") from None
     except OverflowError:  # an integer too large for a float
         number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number")
+        raise DaktelaUsageError(f"{name} must be a finite number")
     return number
 
 
@@ -222,9 +224,9 @@ def _logins(users: Iterable[str] | None) -> frozenset[str] | None:
     found = frozenset([users] if isinstance(users, str) else users)
     for login in found:
         if not isinstance(login, str) or not login:
-            raise ValueError(f"users must be agent logins, not {login!r}")
+            raise DaktelaUsageError(f"users must be agent logins, not {login!r}")
     if not found:
-        raise ValueError("users must name at least one login (None: every request)")
+        raise DaktelaUsageError("users must name at least one login (None: every request)")
     return found
 
 

@@ -377,7 +377,7 @@ class Simulator:
             The active fault.
 
         Raises:
-            ValueError: An invalid fault (unknown kind, probability outside 0..1, an
+            DaktelaUsageError: An invalid fault (unknown kind, probability outside 0..1, an
                 empty *users*, ...).
         """
         return self.faults.add(
