@@ -37,7 +37,12 @@ from ._config import (
 from ._envelope import decode_envelope
 from ._errors import DaktelaError, DaktelaHTTPStatusError, DaktelaUsageError
 from ._spec import ActionSpec
-from ._transport._pool import TransportFactory, TransportPool, default_transport_factory
+from ._transport._pool import (
+    Answer,
+    TransportFactory,
+    TransportPool,
+    default_transport_factory,
+)
 from ._transport._query import EncodeError, encode_params, encode_query
 from ._transport._request import (
     REDACTED,
@@ -49,10 +54,11 @@ from ._transport._request import (
 )
 from ._transport._token import (
     MAX_URL_LENGTH,
+    Outgoing,
     Secret,
-    SecretRequest,
     check_headers,
     check_token,
+    header_pairs,
 )
 from .endpoints import (
     SMS,
@@ -127,12 +133,52 @@ class _Prepared:
     """
 
     action: str
-    url: httpx.URL = attrs.field(repr=False)
-    shown_url: str
-    headers: httpx.Headers = attrs.field(repr=False)
+    outgoing: Outgoing
     timeouts: Timeouts
     policy: RetryPolicy
     idempotent: bool
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with the token redacted."""
+        return self.outgoing.shown_url
+
+
+#: Prepared calls a client keeps (an idle watch repeats one per agent every hold).
+_PREPARED_CACHE = 2048
+#: Parameter value types a prepared call is cached for: compared by type and value, so
+#: ``1`` and ``True`` (equal in Python) never share an entry.
+_CACHEABLE = (str, int, type(None))
+
+
+def _cache_key(
+    action: str,
+    id: object,
+    version: object,
+    format: str,
+    timeout: object,
+    retries: object,
+    params: Mapping[str, object],
+) -> tuple[object, ...] | None:
+    """The key under which a prepared call is kept, or ``None`` when it is not kept.
+
+    Only plain values are keyed (lists, dicts, datetimes and floats are prepared every
+    time): the key must hold exactly what preparing depends on.
+    """
+    if type(id) not in _CACHEABLE:
+        return None
+    items: list[object] = [action, type(id), id, version, format, timeout, retries]
+    for name, value in params.items():
+        kind = type(value)
+        if kind not in _CACHEABLE:
+            return None
+        items += (name, kind, value)
+    key = tuple(items)
+    try:
+        hash(key)
+    except TypeError:  # a caller's unhashable Timeouts or RetryPolicy subclass
+        return None
+    return key
 
 
 def _all_headers(extra: httpx.Headers) -> httpx.Headers:
@@ -294,6 +340,8 @@ class DaktelaClient:
         # Built once: every request shares these headers. They never carry the token,
         # not even as a cookie: SecretRequest adds it to each request's own copy.
         self._headers = _all_headers(self._extra_headers)
+        self._header_pairs = header_pairs(self._headers)
+        self._prepared: dict[tuple[object, ...], _Prepared] = {}
         self._bind_namespaces()
         self._pool = TransportPool(
             limits or PoolLimits(),
@@ -443,6 +491,9 @@ class DaktelaClient:
             extra.update(check_headers(headers))  # names compare case-insensitively
             view._extra_headers = extra
             view._headers = _all_headers(extra)
+            view._header_pairs = header_pairs(view._headers)
+        # Its own prepared calls: they depend on the settings changed above.
+        view._prepared = {}
         view._owns_pool = False
         view._closed = False
         view._bind_namespaces()
@@ -515,6 +566,37 @@ class DaktelaClient:
     ) -> _Prepared:
         if self._closed:
             raise DaktelaUsageError("the client is closed; open a new one", action=action)
+        key = _cache_key(action, id, version, format, timeout, retries, params)
+        if key is not None:
+            found = self._prepared.get(key)
+            if found is not None:
+                return found
+        prepared = self._prepare_anew(
+            action,
+            id,
+            version=version,
+            format=format,
+            timeout=timeout,
+            retries=retries,
+            params=params,
+        )
+        if key is not None:
+            if len(self._prepared) >= _PREPARED_CACHE:
+                self._prepared.clear()
+            self._prepared[key] = prepared
+        return prepared
+
+    def _prepare_anew(
+        self,
+        action: str,
+        id: object,
+        *,
+        version: str | NotGiven,
+        format: str,
+        timeout: float | Timeouts | NotGiven | None,
+        retries: int | RetryPolicy | NotGiven,
+        params: Mapping[str, object],
+    ) -> _Prepared:
         spec = _lookup(action)
         if spec is not None:
             # Values the document constrains (integers, take <= 1000, datetimes, booleans)
@@ -576,32 +658,27 @@ class DaktelaClient:
         )
         return _Prepared(
             action=action,
-            url=parsed,
-            shown_url=shown,
-            headers=self._headers,
+            outgoing=Outgoing(
+                url=parsed,
+                text=str(parsed),
+                headers=self._headers,
+                pairs=self._header_pairs,
+                secret=self._token,
+                placement=self._token_in,
+                shown_url=shown,
+            ),
             timeouts=timeouts,
             policy=policy,
             # An action the catalogue does not know is treated as a write: never resent.
             idempotent=spec.idempotent if spec is not None else False,
         )
 
-    def _request(self, prepared: _Prepared) -> SecretRequest:
-        """The request of one attempt: the prepared one with the token added, last."""
-        return SecretRequest(
-            prepared.url,
-            prepared.headers,
-            secret=self._token,
-            placement=self._token_in,
-            shown_url=prepared.shown_url,
-        )
-
-    async def _send_once(self, prepared: _Prepared, attempt: int) -> httpx.Response:
-        request = self._request(prepared)
+    async def _send_once(self, prepared: _Prepared, attempt: int) -> Answer:
         started = time.perf_counter()
         status: int | str = "error"
         try:
             response = await self._pool.send(
-                request, prepared.timeouts, action=prepared.action, url=prepared.shown_url
+                prepared.outgoing, prepared.timeouts, action=prepared.action, url=prepared.shown_url
             )
             status = response.status_code
         finally:
@@ -623,7 +700,7 @@ class DaktelaClient:
             )
         return response
 
-    async def _send(self, prepared: _Prepared) -> httpx.Response:
+    async def _send(self, prepared: _Prepared) -> Answer:
         attempt = 1
         while True:
             try:
@@ -737,7 +814,10 @@ class DaktelaClient:
             params=merged,
         )
         response = await self._send(prepared)
-        return RawResponse(response.status_code, response.headers, response.content)
+        headers = response.headers
+        if not isinstance(headers, httpx.Headers):
+            headers = httpx.Headers(list(headers.items()))
+        return RawResponse(response.status_code, headers, response.content)
 
     def watch(
         self,
@@ -793,7 +873,7 @@ class DaktelaClient:
         prepared = self._prepare(
             action, id, version=version, format=format, timeout=timeout, retries=0, params=merged
         )
-        request = self._request(prepared)
+        request = prepared.outgoing.request()
         async with self._pool.stream(
             request, prepared.timeouts, action=action, url=prepared.shown_url
         ) as response:

@@ -355,6 +355,70 @@ async def test_closed_client_refuses_calls(pbx: FakePBX, make_client: MakeClient
     assert pbx.requests == []
 
 
+# --- prepared calls: kept and reused, never where they would differ -------------------------
+
+
+async def test_a_repeated_call_is_prepared_once_and_sent_the_same(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        for _ in range(3):
+            await client.call("RTUserState", user="hajek", hash="abc")
+        assert len(client._prepared) == 1
+    assert [str(r.url) for r in pbx.requests[1:]] == [str(pbx.requests[0].url)] * 2
+
+
+async def test_equal_values_of_other_types_are_prepared_apart(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    # 1 == True and hash(1) == hash(True): a cache keyed on values alone would send the
+    # first form for both.
+    async with make_client() as client:
+        await client.call("SomeCustomAction", flag=1)
+        await client.call("SomeCustomAction", flag=True)
+        await client.call("SomeCustomAction", flag="1")
+    assert [r.url.params["flag"] for r in pbx.requests] == ["1", "true", "1"]
+
+
+async def test_a_view_never_reuses_its_parents_prepared_calls(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        await client.call("GetQueues")
+        view = client.with_options(token_in="cookie", api_version="3.5", headers={"X-A": "b"})
+        await view.call("GetQueues")
+        await client.call("GetQueues")
+    parent, by_view, parent_again = pbx.requests
+    assert "access_token" in parent.url.params
+    assert "cookie" not in parent.headers
+    assert "access_token" not in by_view.url.params
+    assert by_view.headers["cookie"] == f"access_token={TOKEN}"
+    assert by_view.headers["x-a"] == "b"
+    assert str(parent_again.url) == str(parent.url)
+
+
+async def test_lists_and_dicts_are_prepared_every_time(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        users = ["a"]
+        await client.call("SomeCustomAction", users=users)
+        users.append("b")  # the same list object, changed: must be encoded again
+        await client.call("SomeCustomAction", users=users)
+        assert client._prepared == {}
+    assert [r.url.params.get_list("users[]") for r in pbx.requests] == [["a"], ["a", "b"]]
+
+
+async def test_prepared_calls_kept_are_bounded(pbx: FakePBX, make_client: MakeClient) -> None:
+    from daktela_async._client import _PREPARED_CACHE
+
+    async with make_client() as client:
+        for n in range(_PREPARED_CACHE + 5):
+            await client.call("RTUserState", user=f"agent{n}")
+            assert len(client._prepared) <= _PREPARED_CACHE
+    assert pbx.last.url.params["user"] == f"agent{_PREPARED_CACHE + 4}"
+
+
 # --- with_options: views with other defaults over the same pool -----------------------------
 
 

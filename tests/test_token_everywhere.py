@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from daktela_async import (
+    DaktelaAnswerTooLargeError,
     DaktelaAPIError,
     DaktelaClient,
     DaktelaConnectError,
@@ -239,6 +240,7 @@ SCENARIOS: Final = [
     "stream_http_status",
     "api_status_0",
     "decode",
+    "too_large",
     "usage_in_call",
     "closed_client",
 ]
@@ -273,6 +275,11 @@ async def test_no_error_shows_the_token(
     elif scenario == "decode":
         sim.inject("garbage", garbage="html", actions={"GetQueues"})
         expected = DaktelaDecodeError
+    elif scenario == "too_large":
+        # Raised while the answer is read: on the aiohttp transport's fast path, by the
+        # frames that hold its answer (whose aiohttp response knows the URL sent).
+        kwargs["max_answer_bytes"] = 10
+        expected = DaktelaAnswerTooLargeError
     else:
         expected = DaktelaUsageError
     try:

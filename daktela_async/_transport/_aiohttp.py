@@ -55,15 +55,17 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import aiohttp
 import httpx
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._errors import DaktelaUsageError
 
 if TYPE_CHECKING:
+    from .._config import Timeouts
     from ._pool import TransportOptions
+    from ._token import Outgoing
 
-__all__ = ["AiohttpTransport", "aiohttp_transport_factory"]
+__all__ = ["AiohttpAnswer", "AiohttpTransport", "aiohttp_transport_factory"]
 
 #: Headers aiohttp would add on its own; httpx sends only what the request carries.
 _SKIP_AUTO_HEADERS: Final = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
@@ -134,17 +136,29 @@ def _raise_as_httpx(exc: Exception, *, pool_full: bool = False) -> NoReturn:
     raise mapped from exc
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    """The body of one aiohttp response, chunk by chunk as it arrives."""
+class AiohttpAnswer:
+    """An answer of :meth:`AiohttpTransport.fetch`: status and headers, the body unread.
 
-    __slots__ = ("_closed", "_response", "_transport")
+    What the pool reads an answer from, without the :class:`httpx.Response` (and its
+    stream wrapper) that :meth:`~AiohttpTransport.handle_async_request` builds around
+    it. Its repr shows the status only: the aiohttp response it wraps knows the URL.
+    """
+
+    __slots__ = ("_closed", "_response", "_transport", "headers", "reason_phrase", "status_code")
 
     def __init__(self, response: aiohttp.ClientResponse, transport: AiohttpTransport) -> None:
         self._response = response
         self._transport = transport
         self._closed = False
+        self.status_code: int = response.status
+        self.reason_phrase: str = response.reason or ""
+        self.headers: CIMultiDictProxy[str] = response.headers
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __repr__(self) -> str:
+        return f"<AiohttpAnswer [{self.status_code}]>"
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk as it arrives (aiohttp's errors become httpx's)."""
         content = self._response.content
         while True:
             try:
@@ -155,7 +169,15 @@ class _ResponseStream(httpx.AsyncByteStream):
                 return
             yield chunk
 
+    async def aread(self) -> bytes:
+        """The rest of the body, whole (aiohttp's parser stops at its declared length)."""
+        try:
+            return await self._response.content.read()
+        except Exception as exc:
+            _raise_as_httpx(exc)
+
     async def aclose(self) -> None:
+        """Give the connection back (the body was read to its end) or close it."""
         if self._closed:
             return
         self._closed = True
@@ -165,6 +187,22 @@ class _ResponseStream(httpx.AsyncByteStream):
             response.release()  # complete: the connection goes back to the pool
         else:
             response.close()  # abandoned mid-body: the connection cannot be reused
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """The body of one aiohttp response as an httpx stream, chunk by chunk as it arrives."""
+
+    __slots__ = ("_answer",)
+
+    def __init__(self, answer: AiohttpAnswer) -> None:
+        self._answer = answer
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._answer.aiter_raw():
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._answer.aclose()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -215,8 +253,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._in_flight
 
     def _client_timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
-        timeouts = _timeout(request)
-        pool, connect, read = timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read")
+        found = _timeout(request)
+        return self._timeout_for(found.get("pool"), found.get("connect"), found.get("read"))
+
+    def _timeout_for(
+        self, pool: float | None, connect: float | None, read: float | None
+    ) -> aiohttp.ClientTimeout:
         key = (pool, connect, read)
         found = self._timeouts.get(key)
         if found is None:
@@ -299,12 +341,43 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
-            stream=_ResponseStream(response, self),
+            stream=_ResponseStream(AiohttpAnswer(response, self)),
             extensions={
                 "http_version": _http_version(version),
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },
         )
+
+    async def fetch(self, outgoing: Outgoing, timeouts: Timeouts) -> AiohttpAnswer:
+        """Send a prepared GET and return its answer once the headers have arrived.
+
+        The pool's fast path: no :class:`httpx.Request` or :class:`httpx.Response` is
+        built, and the token is added here, in this frame only. Errors are httpx's, as
+        from :meth:`handle_async_request`; the pool maps them (and drops this frame from
+        what it raises, so no traceback shows the URL sent).
+        """
+        session = self._session or self._open_session()
+        client_timeout = self._timeout_for(timeouts.pool, timeouts.connect, timeouts.read)
+        pool_full = self._in_flight >= self._max_connections
+        self._in_flight += 1
+        sent = outgoing.with_token()
+        try:
+            response = await session.request(
+                "GET",
+                URL(sent[0], encoded=True),
+                headers=sent[1],
+                allow_redirects=False,
+                timeout=client_timeout,
+            )
+        except BaseException as exc:
+            self._in_flight -= 1
+            if isinstance(exc, Exception):
+                _raise_as_httpx(exc, pool_full=pool_full)
+            raise
+        finally:
+            # Unwound before any traceback is looked at: this frame no longer holds it.
+            del sent
+        return AiohttpAnswer(response, self)
 
     async def aclose(self) -> None:
         """Close the session and every connection it holds."""

@@ -8,16 +8,17 @@ not offer in ``Accept-Encoding`` is refused, on buffered and streamed answers al
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections.abc import Iterator
-from typing import Final
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Final, Protocol
 
 import anyio
 import httpx
 
 from .._errors import DaktelaAnswerTooLargeError, DaktelaDecodeError
 
-__all__ = ["check_content_encoding", "read_answer"]
+__all__ = ["Answering", "check_content_encoding", "read_answer"]
 
 
 #: Content codings decoded while counting; ``x-gzip`` is gzip's old name (RFC 9110).
@@ -32,10 +33,14 @@ def _codings(value: str) -> list[str]:
     return [c.strip().lower() for c in value.split(",") if c.strip()]
 
 
-def _offered(request: httpx.Request) -> frozenset[str]:
-    """The codings the request's ``Accept-Encoding`` offers (none sent: only identity)."""
+@functools.lru_cache(maxsize=64)
+def _offered(accept_encoding: str) -> frozenset[str]:
+    """The codings an ``Accept-Encoding`` value offers (none sent: only identity).
+
+    Cached: a client sends the same headers with every request.
+    """
     offered = {"identity"}
-    for item in _codings(",".join(request.headers.get_list("accept-encoding"))):
+    for item in _codings(accept_encoding):
         name, _, params = item.partition(";")
         q = params.replace(" ", "").removeprefix("q=")
         try:
@@ -47,8 +52,33 @@ def _offered(request: httpx.Request) -> frozenset[str]:
     return frozenset(offered)
 
 
+class Answering(Protocol):
+    """What the reading needs of a response: httpx's, or a transport's own lean one."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def reason_phrase(self) -> str:
+        """The status line's reason."""
+
+    @property
+    def headers(self) -> httpx.Headers | Any:
+        """The response headers (``get`` compares names case-insensitively)."""
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, undecoded."""
+
+    async def aread(self) -> bytes:
+        """The whole body as it came (used only for a declared length within the limit)."""
+
+    async def aclose(self) -> None:
+        """Release the connection (mid-body: close it)."""
+
+
 def check_content_encoding(
-    request: httpx.Request, response: httpx.Response, *, action: str | None, url: str
+    request_headers: httpx.Headers, response: Answering, *, action: str | None, url: str
 ) -> str | None:
     """Return the answer's one content coding (``None`` for identity), or refuse it.
 
@@ -63,11 +93,12 @@ def check_content_encoding(
     found = [c for c in _codings(response.headers.get("content-encoding", "")) if c != "identity"]
     if not found:
         return None
-    offered = _offered(request)
+    asked = ",".join(request_headers.get_list("accept-encoding"))
+    offered = _offered(asked)
     refused = [c for c in found if c not in offered and "*" not in offered]
     what = ", ".join(found)
     if refused:
-        asked = request.headers.get("accept-encoding") or "none"
+        asked = request_headers.get("accept-encoding") or "none"
         raise DaktelaDecodeError(
             f"{action or 'request'}: the answer is encoded with {what!r}, which the client "
             f"did not offer (Accept-Encoding: {asked}) ({url})",
@@ -134,8 +165,8 @@ class _Inflater:
 
 
 async def read_answer(
-    request: httpx.Request,
-    response: httpx.Response,
+    request_headers: httpx.Headers,
+    response: Answering,
     limit: int | None,
     *,
     action: str | None,
@@ -151,7 +182,7 @@ async def read_answer(
         DaktelaAnswerTooLargeError: The decoded body passed *limit*.
         DaktelaDecodeError: A refused or corrupt content coding.
     """
-    coding = check_content_encoding(request, response, action=action, url=url)
+    coding = check_content_encoding(request_headers, response, action=action, url=url)
 
     def too_large() -> DaktelaAnswerTooLargeError:
         return DaktelaAnswerTooLargeError(
@@ -162,19 +193,24 @@ async def read_answer(
             status_code=response.status_code,
         )
 
-    try:
-        # A transport may hand back a response already read (httpx.MockTransport does):
-        # its body is decoded and in memory, so only the limit is left to check.
-        done = response.content
-    except httpx.ResponseNotRead:
-        pass
-    else:
-        if limit is not None and len(done) > limit:
-            raise too_large()
-        return done
+    if isinstance(response, httpx.Response):
+        try:
+            # A transport may hand back a response already read (httpx.MockTransport
+            # does): its body is decoded and in memory, so only the limit is left.
+            done = response.content
+        except httpx.ResponseNotRead:
+            pass
+        else:
+            if limit is not None and len(done) > limit:
+                raise too_large()
+            return done
     declared = response.headers.get("content-length", "")
     if coding is None and limit is not None and declared.isdigit() and int(declared) > limit:
         raise too_large()  # refused before a byte is read
+    if coding is None and declared.isdigit() and not isinstance(response, httpx.Response):
+        # A transport of ours (aiohttp) whose parser holds the body to its declared
+        # length, already checked against the limit: read it whole, in one call.
+        return await response.aread()
     inflater = _Inflater(coding) if coding in _DECODABLE else None
     if coding is not None and inflater is None:
         raise DaktelaDecodeError(

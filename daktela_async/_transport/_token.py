@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
+import attrs
 import httpx
 
 from .._errors import DaktelaUsageError
@@ -28,10 +29,12 @@ from ._request import REDACTED
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "Outgoing",
     "Secret",
     "SecretRequest",
     "check_headers",
     "check_token",
+    "header_pairs",
 ]
 
 #: The longest URL httpx accepts (``httpx._urlparse.MAX_URL_LENGTH``); checked before
@@ -252,3 +255,64 @@ class SecretRequest(httpx.Request):
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {self.shown_url!r})>"
+
+
+def header_pairs(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    """*headers* as (name, value) pairs, names in their case, repeated ones kept.
+
+    What a transport that does not take :class:`httpx.Headers` sends (computed once per
+    client, not per request).
+    """
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw)
+
+
+@attrs.frozen(slots=True)
+class Outgoing:
+    """One GET request as the client prepared it: everything but the token itself.
+
+    A transport adds the token when it sends (:meth:`request` for httpx transports; the
+    aiohttp transport builds its own, lighter request from :attr:`text` and
+    :attr:`pairs`), so nothing that prepares, retries or reports a call holds it.
+
+    Attributes:
+        url: The token-free URL, parsed (shared by every request to the same URL).
+        text: The same URL as a string.
+        headers: The token-free headers.
+        pairs: The same headers as (name, value) pairs.
+        secret: The token's holder.
+        placement: Where the token goes: the ``access_token`` query parameter or cookie.
+        shown_url: The URL with the token redacted, for messages and reprs.
+    """
+
+    url: httpx.URL = attrs.field(repr=False)
+    text: str = attrs.field(repr=False)
+    headers: httpx.Headers = attrs.field(repr=False)
+    pairs: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    secret: Secret = attrs.field(repr=False)
+    placement: Literal["query", "cookie"]
+    shown_url: str
+
+    def request(self) -> SecretRequest:
+        """The httpx request of one attempt, the token added last (see :class:`SecretRequest`)."""
+        return SecretRequest(
+            self.url,
+            self.headers,
+            secret=self.secret,
+            placement=self.placement,
+            shown_url=self.shown_url,
+        )
+
+    def with_token(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The URL and headers as sent, the token in the one its placement says.
+
+        For a transport's own frame only: the result is the token. Whoever calls it must
+        not let it reach a message, a repr or an exception it raises.
+        """
+        token = self.secret.quoted
+        try:
+            if self.placement == "query":
+                sep = "&" if self.url.query else "?"
+                return f"{self.text}{sep}access_token={token}", self.pairs
+            return self.text, (*self.pairs, ("Cookie", f"access_token={token}"))
+        finally:
+            del token

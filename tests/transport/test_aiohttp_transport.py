@@ -627,3 +627,45 @@ async def test_streamed_request_body_is_sent(server: Server, transport: AiohttpT
     await response.aclose()
     assert server.requests[0].endswith(b"\r\n\r\na=1&b=2")
     assert b"Transfer-Encoding" not in server.requests[0]
+
+
+# --- the pool's fast path ----------------------------------------------------------------------
+
+
+async def test_the_client_takes_the_fast_path_without_httpx_objects(server: Server) -> None:
+    async with client_for(server) as client:
+        transport = client.pool._pick().transport
+        assert isinstance(transport, AiohttpTransport)
+
+        async def refuse(request: httpx.Request) -> httpx.Response:
+            raise AssertionError("the fast path builds no httpx request")
+
+        transport.handle_async_request = refuse  # type: ignore[method-assign]
+        assert await client.call("GetQueues", 3) == {"queue": "3"}
+        raw = await client.call_raw("GetQueues", 3)
+    assert raw.headers["content-type"] == "application/json"
+    assert isinstance(raw.headers, httpx.Headers)
+    first_line = server.requests[0].split(b"\r\n")[0]
+    assert (
+        first_line == b"GET /api/3.0/GetQueues/3/json?access_token=" + TOKEN.encode() + b" HTTP/1.1"
+    )
+    assert b"\r\nUser-Agent: daktela-async\r\n" in server.requests[0]
+
+
+async def test_a_subclass_or_wrapper_gets_every_request(server: Server) -> None:
+    # Someone counting (or changing) requests in handle_async_request must see them all:
+    # the fast path is for the transport class of ours, exactly.
+    seen: list[str] = []
+
+    class Counting(AiohttpTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(request.url.path)
+            return await super().handle_async_request(request)
+
+    async with DaktelaClient(
+        server.url,
+        TOKEN,
+        transport_factory=lambda options: Counting(ssl_context=options.ssl_context),
+    ) as client:
+        assert await client.call("GetQueues", 3) == {"queue": "3"}
+    assert seen == ["/api/3.0/GetQueues/3/json"]
