@@ -38,7 +38,9 @@ class Sizes:
 
 
 FULL: Final = Sizes(burst={100: 5000, 1000: 1000}, spaced={100: 1000, 1000: 100})
-QUICK: Final = Sizes(burst={100: 300, 1000: 50}, spaced={100: 60, 1000: 15})
+# 200 spaced events at 100 subscribers: one event delayed by a collection or a timer
+# is 0.5% of the samples, so the quick run's p99 is not the slowest event alone.
+QUICK: Final = Sizes(burst={100: 300, 1000: 50}, spaced={100: 200, 1000: 15})
 
 
 def _event() -> AgentStateChanged:
@@ -190,13 +192,13 @@ async def _main(quick: bool) -> list[Line]:
                 measured=f"p50 {ms(p50)}, p99 {ms(p99)}",
                 baseline=f"{_QueueFanout.name}: p50 {ms(base_p50)}, p99 {ms(base_p99)}",
                 ratio=f"p99 {ratio_text(p99 / base_p99)}",
-                target="p99 < 1 ms" if targeted else "-",
-                met=(p99 < 0.001) if targeted else None,
+                target="p99 < 0.5 ms" if targeted else "-",
+                met=(p99 < 0.0005) if targeted else None,
                 limit=(
                     "The last subscriber's task runs after every other subscriber's: the "
                     "delay grows with the subscriber count and the event loop's cost of one "
                     f"task switch (the queue baseline's p99 is {ms(base_p99)})."
-                    if targeted and p99 >= 0.001
+                    if targeted and p99 >= 0.0005
                     else ""
                 ),
             )

@@ -74,6 +74,47 @@ async def test_iteration_waits_for_events_and_ends_when_the_hub_closes() -> None
     assert received == [1, 2]
 
 
+async def test_a_reader_cancelled_while_waiting_leaves_the_subscription_usable() -> None:
+    hub = Hub()
+    async with hub.subscribe() as sub:
+        with anyio.move_on_after(0.01) as scope:
+            await sub.__anext__()  # waits: nothing published yet
+        assert scope.cancelled_caught
+        hub.publish(queue_event("1", 1))  # offered with no one waiting: buffered
+        hub.publish(queue_event("1", 2))
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for event in sub:
+                got.append(event.seq)
+                if len(got) == 3:
+                    return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await anyio.wait_all_tasks_blocked()
+            hub.publish(queue_event("1", 3))  # wakes the waiting reader
+        assert got == [1, 2, 3]
+
+
+async def test_a_waiting_reader_is_woken_by_close() -> None:
+    hub = Hub()
+    ended = anyio.Event()
+    async with hub.subscribe() as sub:
+
+        async def consume() -> None:
+            async for _ in sub:
+                pass
+            ended.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await anyio.wait_all_tasks_blocked()
+            sub.close()
+            with anyio.fail_after(5):
+                await ended.wait()
+
+
 async def test_filters_by_kind_and_user() -> None:
     from daktela_async._models import AgentState
     from daktela_async.realtime import AgentStateChanged
