@@ -23,8 +23,6 @@ from ._common import (
     Page,
 )
 from ._converter import (
-    EMPTY,
-    QueueOptions,
     structure,
     unstructure,
 )
@@ -86,6 +84,10 @@ from ._records import (
 )
 from ._results import (
     RESULT_MODELS,
+)
+from ._scalars import (
+    EMPTY,
+    QueueOptions,
 )
 from ._sms import (
     GroupSMSRemoved,

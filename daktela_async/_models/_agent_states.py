@@ -26,19 +26,10 @@ import attrs
 from .._envelope import SecretLike
 from .._errors import DaktelaDecodeError
 from ._converter import (
-    EMPTY,
     converter,
-    json_type,
     make_model_structure_hook,
     model_keys,
     structure,
-    to_int,
-    to_opt_bool,
-    to_opt_datetime,
-    to_opt_int,
-    to_opt_str,
-    to_options,
-    to_str,
 )
 from ._keyed import ByAgentID, register_keyed
 from ._queues import LoginQueueState, Queue
@@ -47,6 +38,17 @@ from ._realtime import (
     AgentState,
     AgentStateName,
     CallStateName,
+)
+from ._scalars import (
+    EMPTY,
+    json_type,
+    to_int,
+    to_opt_bool,
+    to_opt_datetime,
+    to_opt_int,
+    to_opt_str,
+    to_options,
+    to_str,
 )
 
 __all__ = [

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._converter import EMPTY
+from ._scalars import EMPTY
 
 __all__ = ["Page"]
 

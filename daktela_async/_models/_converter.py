@@ -61,11 +61,10 @@ import datetime as dt
 import enum
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, NewType, TypeVar, Union, get_args, get_origin, overload
+from typing import Any, TypeVar, Union, get_args, get_origin, overload
 
 import attrs
 import cattrs
-import orjson
 from cattrs.cols import mapping_structure_factory
 from cattrs.errors import BaseValidationError, IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -74,234 +73,43 @@ from cattrs.v import format_exception
 
 from .._envelope import SecretLike, scrub
 from .._errors import DaktelaDecodeError
+from ._scalars import (
+    DATETIME_FORMAT,
+    NONE_TYPE,
+    ConversionError,
+    QueueOptions,
+    fail,
+    to_bool,
+    to_datetime,
+    to_enum_or_str,
+    to_float,
+    to_int,
+    to_opt_bool,
+    to_opt_datetime,
+    to_opt_int,
+    to_opt_str,
+    to_options,
+    to_str,
+)
 
 __all__ = [
-    "EMPTY",
-    "ConversionError",
-    "QueueOptions",
     "converter",
     "decode_error",
     "describe_error",
-    "json_type",
     "make_model_structure_hook",
     "model_keys",
     "structure",
-    "to_bool",
-    "to_datetime",
-    "to_float",
-    "to_int",
-    "to_opt_bool",
-    "to_opt_datetime",
-    "to_opt_int",
-    "to_opt_str",
-    "to_options",
-    "to_str",
     "type_name",
     "unstructure",
 ]
 
 T = TypeVar("T")
 
-#: The decoded options object of a queue (``{"ringtime": "20", ...}``). The keys
-#: depend on the queue type and PBX version, so the values are left as sent.
-QueueOptions = NewType("QueueOptions", Mapping[str, Any])
-
-#: The shared, read-only empty mapping: the default of every ``extra``.
-EMPTY: Mapping[str, Any] = types.MappingProxyType({})
-
-_NO_OPTIONS = QueueOptions(EMPTY)
-_ZERO_DATETIME = "0000-00-00 00:00:00"
-_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _MODELS_PACKAGE = "daktela_async._models"
-_NONE_TYPE = type(None)
 #: A decode error names this many failing paths, then counts the rest.
 _MAX_PATHS = 5
 #: Each failing path's line is cut to this many characters.
 _LINE_CHARS = 200
-
-_JSON_TYPE_NAMES: dict[type, str] = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    dict: "object",
-    list: "array",
-    _NONE_TYPE: "null",
-}
-
-
-class ConversionError(ValueError):
-    """A value did not fit its field; the message says what was expected and found."""
-
-
-def json_type(value: object) -> str:
-    """Name the JSON type of a decoded *value* (``"string"``, ``"object"``...)."""
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{json_type(value)} {text}"
-
-
-def _fail(expected: str, value: object) -> ConversionError:
-    return ConversionError(f"expected {expected}, got {_describe(value)}")
-
-
-# --- scalars -----------------------------------------------------------------------
-# These functions are the conversions themselves; the converter's hooks and the
-# hand-written fast path for AgentState both call them, so both agree by construction.
-
-
-def to_int(value: Any) -> int:
-    """Return an ``int`` from an ``int`` or a numeric string.
-
-    Raises:
-        ConversionError: *value* is anything else (``bool`` included).
-    """
-    if type(value) is int:
-        return value
-    if type(value) is str:
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    raise _fail("an integer or a numeric string", value)
-
-
-def to_opt_int(value: Any) -> int | None:
-    """Like :func:`to_int`, with ``null`` and ``""`` as ``None``."""
-    if value is None or value == "":
-        return None
-    return to_int(value)
-
-
-def to_float(value: Any) -> float:
-    """Return a ``float`` from a number or a numeric string (``"4.94999987"``).
-
-    Raises:
-        ConversionError: *value* is anything else (``bool`` included).
-    """
-    tp = type(value)
-    if tp is float or tp is int:
-        return float(value)
-    if tp is str:
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise _fail("a number or a numeric string", value)
-
-
-_FLAGS: dict[object, bool] = {
-    "1": True,
-    "0": False,
-    "true": True,
-    "false": False,
-}
-
-
-def to_bool(value: Any) -> bool:
-    """Return a ``bool`` from a flag: ``true``/``false``, ``1``/``0``, ``"1"``/``"0"``.
-
-    Raises:
-        ConversionError: *value* is not one of the accepted flags.
-    """
-    tp = type(value)
-    if tp is bool:
-        return value is True
-    if tp is int and (value == 0 or value == 1):
-        return bool(value == 1)
-    if tp is str:
-        flag = _FLAGS.get(value)
-        if flag is not None:
-            return flag
-    raise _fail('a flag ("0", "1", 0, 1, true or false)', value)
-
-
-def to_opt_bool(value: Any) -> bool | None:
-    """Like :func:`to_bool`, with ``null`` and ``""`` as ``None``."""
-    if value is None or value == "":
-        return None
-    return to_bool(value)
-
-
-def to_str(value: Any) -> str:
-    """Return a ``str``; an ``int`` or ``float`` becomes its decimal text.
-
-    Raises:
-        ConversionError: *value* is not a string or a number.
-    """
-    tp = type(value)
-    if tp is str:
-        return str(value)
-    if tp is int or tp is float:
-        return str(value)
-    raise _fail("a string", value)
-
-
-def to_opt_str(value: Any) -> str | None:
-    """Like :func:`to_str`, with ``null`` as ``None`` (``""`` stays ``""``)."""
-    if value is None:
-        return None
-    return to_str(value)
-
-
-def to_datetime(value: Any) -> dt.datetime:
-    """Return a naive datetime from ``"YYYY-MM-DD HH:MM:SS"``.
-
-    Raises:
-        ConversionError: *value* is not a datetime in that form.
-    """
-    if type(value) is str and len(value) == 19:
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                return parsed
-    raise _fail('a datetime "YYYY-MM-DD HH:MM:SS"', value)
-
-
-def to_opt_datetime(value: Any) -> dt.datetime | None:
-    """Like :func:`to_datetime`; ``null``, ``""`` and ``"0000-00-00 00:00:00"`` are ``None``."""
-    if value is None or value == "" or value == _ZERO_DATETIME:
-        return None
-    return to_datetime(value)
-
-
-def to_options(value: Any) -> QueueOptions:
-    """Return a queue's options as a mapping, decoding them when sent JSON-encoded.
-
-    Raises:
-        ConversionError: *value* is neither an object nor a string holding one.
-    """
-    if type(value) is dict:
-        return QueueOptions(value)
-    if value is None or value == "" or value == []:
-        return _NO_OPTIONS
-    if type(value) is str:
-        try:
-            decoded = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise _fail("an object or a JSON-encoded object", value) from None
-        if type(decoded) is dict:
-            return QueueOptions(decoded)
-        if decoded == []:
-            return _NO_OPTIONS
-    raise _fail("an object or a JSON-encoded object", value)
-
-
-def _to_enum_or_str(enum_cls: type[enum.Enum], value: Any) -> Any:
-    if type(value) is not str:
-        raise _fail("a string", value)
-    try:
-        return enum_cls(value)
-    except ValueError:
-        return value
 
 
 # --- the converter -----------------------------------------------------------------
@@ -357,7 +165,7 @@ def make_model_structure_hook(tp: Any) -> Callable[[Any, Any], Any]:
 
     def structure_model(value: Any, _: Any = None) -> Any:
         if type(value) is not dict:
-            raise _fail("an object", value)
+            raise fail("an object", value)
         obj = base(value, tp)
         if value.keys() <= known:
             return obj
@@ -428,8 +236,8 @@ def _best_model(models: list[Any], value: dict[str, Any]) -> Any:
 
 def _make_union_hook(tp: Any) -> Callable[[Any, Any], Any]:
     members = list(get_args(tp))
-    nullable = _NONE_TYPE in members
-    rest = [m for m in members if m is not _NONE_TYPE]
+    nullable = NONE_TYPE in members
+    rest = [m for m in members if m is not NONE_TYPE]
     if len(rest) == 1:
         return _make_optional_hook(rest[0])
     enum_members = [m for m in rest if _is_str_enum(m)]
@@ -439,7 +247,7 @@ def _make_union_hook(tp: Any) -> Callable[[Any, Any], Any]:
         def structure_enum_or_str(value: Any, _: Any) -> Any:
             if value is None and nullable:
                 return None
-            return _to_enum_or_str(enum_cls, value)
+            return to_enum_or_str(enum_cls, value)
 
         return structure_enum_or_str
     names = " or ".join(type_name(m) for m in members)
@@ -465,7 +273,7 @@ def _make_union_hook(tp: Any) -> Callable[[Any, Any], Any]:
                     return converter.structure(value, member)
                 except (ValueError, TypeError):
                     continue
-        raise _fail(names, value)
+        raise fail(names, value)
 
     return structure_union
 
@@ -480,7 +288,7 @@ def _make_optional_hook(inner: Any) -> Callable[[Any, Any], Any]:
     if inner is dt.datetime:
         return lambda value, _: to_opt_datetime(value)
     if _is_str_enum(inner):
-        return lambda value, _: None if value is None else _to_enum_or_str(inner, value)
+        return lambda value, _: None if value is None else to_enum_or_str(inner, value)
     inner_hook = converter.get_structure_hook(inner)
     is_model = _is_model(inner)
 
@@ -504,7 +312,7 @@ def _make_mapping_hook(tp: Any) -> Callable[[Any, Any], Any]:
             return base(value, tp)
         if value is None or value == []:
             return {}
-        raise _fail("an object", value)
+        raise fail("an object", value)
 
     return structure_mapping
 
@@ -524,7 +332,7 @@ def _make_tuple_hook(tp: Any) -> Callable[[Any, Any], Any]:
         elif value is None:
             return ()
         elif type(value) is not list:
-            raise _fail("an array", value)
+            raise fail("an array", value)
         errors: list[Exception] = []
         result = []
         for index, item in enumerate(value):
@@ -548,7 +356,7 @@ def _structure_any(value: Any, _: Any) -> Any:
 
 
 def _unstructure_datetime(value: dt.datetime) -> str:
-    return value.strftime(_DATETIME_FORMAT)
+    return value.strftime(DATETIME_FORMAT)
 
 
 def _unstructure_enum(value: enum.Enum) -> Any:
@@ -614,7 +422,7 @@ def describe_error(exc: BaseException, *, limit: int | None = None) -> str:
 
 def type_name(tp: Any) -> str:
     """Name a target type briefly: ``Mapping[str, AgentState]``, ``Queue | None``."""
-    if tp is _NONE_TYPE or tp is None:
+    if tp is NONE_TYPE or tp is None:
         return "None"
     if tp is Ellipsis:
         return "..."

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from ._converter import EMPTY
+from ._scalars import EMPTY
 
 __all__ = ["LegacyPause", "Pause"]
 

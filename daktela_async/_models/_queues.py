@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._converter import EMPTY, QueueOptions
+from ._scalars import EMPTY, QueueOptions
 
 __all__ = ["LoginQueueState", "Queue", "QueuePresence"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from ._converter import EMPTY
 from ._queues import LoginQueueState, Queue
+from ._scalars import EMPTY
 
 __all__ = [
     "AgentCall",
