@@ -23,15 +23,17 @@ import attrs
 import httpx
 import orjson
 
-from daktela_async import DaktelaClient, PoolLimits
-from daktela_async._transport._aiohttp import AiohttpTransport, aiohttp_transport_factory
+from daktela_async import DaktelaClient, PoolLimits, httpcore_transport_factory
+from daktela_async._transport._aiohttp import AiohttpTransport
 
 from ._support import Child, Line, Profile, cpu, median, ratio_text, settle, us
 
 Call = Callable[[], Awaitable[Any]]
 
 CONCURRENCY: Final = (1, 16, 64)
-TYPED: Final = ("typed, httpcore pool", "typed, aiohttp transport")
+TYPED: Final = ("typed, httpcore pool (trio, or no aiohttp)", "typed, default pool: aiohttp")
+#: The most CPU per call each typed subject may cost, in raw aiohttp calls.
+_AIOHTTP_TARGET: Final = {TYPED[0]: 3.0, TYPED[1]: 1.5}
 RAW_HTTPX: Final = "raw httpx"
 RAW_AIOHTTP: Final = "raw aiohttp"
 _CONNECTIONS: Final = 100
@@ -77,12 +79,11 @@ class _Clients:
         self.url = url
         self.token = token
         self.typed = {
-            TYPED[0]: DaktelaClient(url, token),
+            # httpcore's transport in shards of 10 (the pool's default sizing for it).
+            TYPED[0]: DaktelaClient(url, token, transport_factory=httpcore_transport_factory),
+            # The default factory: aiohttp's transport, here on asyncio with aiohttp.
             TYPED[1]: DaktelaClient(
-                url,
-                token,
-                transport_factory=aiohttp_transport_factory,
-                limits=PoolLimits(shard_connections=_CONNECTIONS, max_shards=1),
+                url, token, limits=PoolLimits(shard_connections=_CONNECTIONS, max_shards=1)
             ),
         }
         self.httpx = httpx.AsyncClient(
@@ -188,8 +189,8 @@ async def _lines(
                 measured=(f"{us(used)} CPU/call ({1 / median(wall_per[name]):,.0f} calls/s)"),
                 baseline=f"httpx {us(base_httpx)}; aiohttp {us(base_aiohttp)}",
                 ratio=f"{ratio_text(versus_httpx)} httpx; {ratio_text(versus_aiohttp)} aiohttp",
-                target="≤ 1x httpx; ≤ 1.5x aiohttp",
-                met=versus_httpx <= 1.0 and versus_aiohttp <= 1.5,
+                target=f"≤ 1x httpx; ≤ {_AIOHTTP_TARGET[name]:g}x aiohttp",
+                met=versus_httpx <= 1.0 and versus_aiohttp <= _AIOHTTP_TARGET[name],
             )
         )
     return lines

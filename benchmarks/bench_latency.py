@@ -22,14 +22,13 @@ from typing import Final
 import aiohttp
 import attrs
 
-from daktela_async import DaktelaClient, PoolLimits
-from daktela_async._transport._aiohttp import aiohttp_transport_factory
+from daktela_async import DaktelaClient, PoolLimits, httpcore_transport_factory
 from daktela_async.realtime import AgentStateChanged
 
 from ._support import Child, Line, ms, percentile, poll_until, ratio_text
 
-WATCHER_POOL: Final = "watcher, httpcore pool"
-WATCHER_AIOHTTP: Final = "watcher, aiohttp transport"
+WATCHER_POOL: Final = "watcher, httpcore pool (trio, or no aiohttp)"
+WATCHER_AIOHTTP: Final = "watcher, default pool: aiohttp"
 RAW_AIOHTTP: Final = "raw aiohttp loops"
 _TIMEOUT: Final = 10.0
 
@@ -71,16 +70,11 @@ class _Detector:
 class _Watch(_Detector):
     def __init__(self, kind: str, url: str, token: str, users: Sequence[str]) -> None:
         super().__init__()
-        options = (
-            {
-                "transport_factory": aiohttp_transport_factory,
-                "limits": PoolLimits(shard_connections=len(users) + 16, max_shards=1),
-            }
-            if kind == WATCHER_AIOHTTP
-            # One connection per held poll, and room for the canary and a probe.
-            else {"limits": PoolLimits(max_shards=(len(users) + 16) // 10 + 1)}
-        )
-        self._client = DaktelaClient(url, token, **options)
+        # One connection per held poll, and room for the canary and a probe.
+        limits = PoolLimits(max_shards=(len(users) + 16) // 10 + 1)
+        # The default pool here (asyncio, aiohttp installed) is aiohttp's transport.
+        factory = httpcore_transport_factory if kind == WATCHER_POOL else None
+        self._client = DaktelaClient(url, token, limits=limits, transport_factory=factory)
         self._watcher = self._client.watch(users)
         self._consumer: asyncio.Task[None] | None = None
 

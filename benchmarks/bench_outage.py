@@ -61,7 +61,7 @@ from daktela_async import (
     PoolLimits,
     Timeouts,
     TransportOptions,
-    default_transport_factory,
+    httpcore_transport_factory,
 )
 from daktela_async.realtime import (
     AgentStateChanged,
@@ -125,7 +125,7 @@ class _Counter:
         self.peak_unheld = self.unheld
 
     def factory(self, options: TransportOptions) -> httpx.AsyncBaseTransport:
-        return _CountingTransport(default_transport_factory(options), self)
+        return _CountingTransport(httpcore_transport_factory(options), self)
 
 
 class _Tracked(httpx.AsyncByteStream):

@@ -27,7 +27,12 @@ from ._errors import (
     DaktelaUsageError,
     DaktelaVersionError,
 )
-from ._transport._pool import TransportFactory, TransportOptions, default_transport_factory
+from ._transport._pool import (
+    TransportFactory,
+    TransportOptions,
+    default_transport_factory,
+    httpcore_transport_factory,
+)
 from .realtime import (
     AgentCallEnded,
     AgentCallStarted,
@@ -93,4 +98,5 @@ __all__ = [
     "Watcher",
     "__version__",
     "default_transport_factory",
+    "httpcore_transport_factory",
 ]

@@ -1,33 +1,35 @@
-"""Transports for the pool: the default httpcore one, and an aiohttp-backed one for asyncio.
+"""Transports for the pool: aiohttp's or httpcore's, chosen by the default or by you.
 
 Pass a factory as ``DaktelaClient(..., transport_factory=...)``. The default,
-:func:`default_transport_factory`, uses httpcore and runs on asyncio and trio. On asyncio,
-:func:`aiohttp_transport_factory` (``pip install 'daktela-async[aiohttp]'``) costs less CPU
-per request (see ``docs/benchmarks.md``); one aiohttp connector handles many connections
-cheaply, so use it with one shard::
+:func:`default_transport_factory`, opens the aiohttp-backed transport on asyncio when
+aiohttp is installed (``pip install 'daktela-async[aiohttp]'``): it costs a fraction of
+httpcore's CPU per request (``docs/benchmarks.md``, rows 1 and 3) and serves the whole
+pool from one shard. On trio, without aiohttp, or while respx mocks httpx, it opens
+httpcore's (:func:`httpcore_transport_factory`). To choose yourself::
 
-    from daktela_async import DaktelaClient, PoolLimits
-    from daktela_async.transports import aiohttp_transport_factory
+    from daktela_async import DaktelaClient
+    from daktela_async.transports import httpcore_transport_factory
 
-    client = DaktelaClient(
-        url,
-        token=token,
-        transport_factory=aiohttp_transport_factory,
-        limits=PoolLimits(shard_connections=1000, max_shards=1),
-    )
+    client = DaktelaClient(url, token=token, transport_factory=httpcore_transport_factory)
 """
 
 from __future__ import annotations
 
 import httpx
 
-from ._transport._pool import TransportFactory, TransportOptions, default_transport_factory
+from ._transport._pool import (
+    TransportFactory,
+    TransportOptions,
+    default_transport_factory,
+    httpcore_transport_factory,
+)
 
 __all__ = [
     "TransportFactory",
     "TransportOptions",
     "aiohttp_transport_factory",
     "default_transport_factory",
+    "httpcore_transport_factory",
 ]
 
 

@@ -44,7 +44,7 @@ from daktela_async import (
     Timeouts,
 )
 from daktela_async.sim import Simulator
-from daktela_async.transports import aiohttp_transport_factory, default_transport_factory
+from daktela_async.transports import aiohttp_transport_factory, httpcore_transport_factory
 
 pytestmark = pytest.mark.anyio
 
@@ -224,7 +224,7 @@ def _closed_port() -> int:
 
 
 def _client(url: str, token: str, token_in: str, transport: str, **kwargs: Any) -> DaktelaClient:
-    factory = aiohttp_transport_factory if transport == "aiohttp" else default_transport_factory
+    factory = aiohttp_transport_factory if transport == "aiohttp" else httpcore_transport_factory
     kwargs.setdefault("retries", RetryPolicy(max_attempts=2, sleep=_instant))
     return DaktelaClient(url, token, token_in=token_in, transport_factory=factory, **kwargs)  # type: ignore[arg-type]
 

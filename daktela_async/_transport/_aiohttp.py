@@ -1,25 +1,23 @@
 """An httpx transport backed by one ``aiohttp.ClientSession`` (asyncio only, optional extra).
 
 Install with ``pip install daktela-async[aiohttp]`` (aiohttp 3.10 or newer: the
-connect/read timeout exceptions it maps appeared there) and pass the factory to the client::
+connect/read timeout exceptions it maps appeared there). On asyncio the default factory
+then uses it; to ask for it explicitly::
 
-    from daktela_async import DaktelaClient, PoolLimits
+    from daktela_async import DaktelaClient
     from daktela_async.transports import aiohttp_transport_factory
 
-    client = DaktelaClient(
-        url,
-        token,
-        transport_factory=aiohttp_transport_factory,
-        # One aiohttp connector serves any number of connections cheaply: one shard.
-        limits=PoolLimits(shard_connections=1000, max_shards=1),
-    )
+    client = DaktelaClient(url, token, transport_factory=aiohttp_transport_factory)
 
-Why one shard: httpcore assigns requests to connections in O(connections x queued), which
-is why the pool splits its connections into small shards; aiohttp's connector hands out
-idle connections from a per-host list, so one session holds a thousand long polls without
-that cost. Sharding still works (the factory is called once per shard, each shard gets its
-own session), it just buys nothing: ``docs/benchmarks.md`` (row 3) measures both layouts at
-the same CPU per poll, and the single session uses less memory.
+One shard takes the whole pool's connections (``TransportOptions.pool_connections``):
+httpcore assigns requests to connections in O(connections x queued), which is why the
+pool splits its connections into small shards for it; aiohttp's connector hands out idle
+connections from a per-host list, so one session holds a thousand long polls without
+that cost, and more sessions would only cost memory.
+
+The client feeds it directly (:meth:`AiohttpTransport.fetch`): no :class:`httpx.Request`
+or :class:`httpx.Response` is built for a buffered call. :meth:`handle_async_request`
+serves streams (``stream_raw``) and anyone using it as a plain httpx transport.
 
 The transport keeps httpx's contract, so the client's error mapping and retry rules hold:
 
@@ -32,9 +30,10 @@ The transport keeps httpx's contract, so the client's error mapping and retry ru
   :class:`httpx.PoolTimeout` before sending, :class:`httpx.ReadTimeout`,
   :class:`httpx.ReadError` and :class:`httpx.RemoteProtocolError` once the request may
   have arrived.
-- Timeouts come from ``request.extensions["timeout"]``: ``connect`` bounds opening the
-  socket (and TLS), ``pool`` the wait for a free connection, ``read`` the gap between two
-  reads. aiohttp has no write timeout; requests are query strings, and the pool's
+- Timeouts come from ``request.extensions["timeout"]`` (or the pool's, on the fast
+  path): ``pool`` and ``connect`` together bound the wait for a free connection and
+  opening one (aiohttp times both as one), ``connect`` alone the socket and TLS,
+  ``read`` the gap between two reads. aiohttp has no write timeout; requests are query strings, and the pool's
   per-attempt deadline bounds a stalled write.
 - The body is streamed (:class:`httpx.AsyncByteStream`); closing a response before its
   end closes its connection instead of returning it to the pool.
@@ -252,6 +251,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """Requests sent whose response has not been closed yet."""
         return self._in_flight
 
+    @property
+    def max_connections(self) -> int:
+        """Connections open at once (the pool counts this shard's capacity from it)."""
+        return self._max_connections
+
     def _client_timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
         found = _timeout(request)
         return self._timeout_for(found.get("pool"), found.get("connect"), found.get("read"))
@@ -388,13 +392,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 def aiohttp_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
-    """Build an :class:`AiohttpTransport` for one pool shard (``TransportFactory``).
+    """Build an :class:`AiohttpTransport` for the pool (``TransportFactory``).
 
-    Honours the pool's shared SSL context, the shard's connection count and the
-    keep-alive expiry. Prefer one large shard with it (see the module docstring).
+    Honours the pool's shared SSL context and keep-alive expiry, and takes the whole
+    pool's connections (``pool_connections``) in one shard: aiohttp's connector hands
+    them out in O(1), so more shards would only cost memory.
     """
     return AiohttpTransport(
         ssl_context=options.ssl_context,
-        max_connections=options.max_connections,
+        max_connections=options.pool_connections or options.max_connections,
         keepalive_expiry=options.keepalive_expiry,
     )

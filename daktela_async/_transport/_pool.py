@@ -15,15 +15,17 @@ a gzip bomb or an endless body at the limit).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import anyio
 import attrs
+import httpcore
 import httpx
 import sniffio
 
@@ -45,6 +47,7 @@ __all__ = [
     "TransportOptions",
     "TransportPool",
     "default_transport_factory",
+    "httpcore_transport_factory",
     "ssl_context_for",
 ]
 
@@ -58,20 +61,27 @@ class TransportOptions:
             ``verify`` (verification on unless it is ``False``); a transport must use it.
         max_connections: Connections this shard may open.
         keepalive_expiry: Seconds an idle connection stays open.
+        pool_connections: Connections the whole pool may open (``None``: as many as
+            ``max_connections``). A transport that hands out connections cheaply (the
+            aiohttp one) takes them all in one shard, and says so in its own
+            ``max_connections`` attribute.
     """
 
     ssl_context: ssl.SSLContext
     max_connections: int
     keepalive_expiry: float
+    pool_connections: int | None = None
 
 
-#: Builds one shard's transport. The default uses httpcore (works on asyncio and trio);
-#: an aiohttp-backed httpx transport can be plugged in for asyncio-only services.
+#: Builds one shard's transport (see :func:`default_transport_factory`).
 TransportFactory = Callable[[TransportOptions], httpx.AsyncBaseTransport]
 
 
-def default_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
-    """Open an :class:`httpx.AsyncHTTPTransport` sized and secured by *options*."""
+def httpcore_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
+    """Open an :class:`httpx.AsyncHTTPTransport` (httpcore) sized and secured by *options*.
+
+    Runs on asyncio and trio; the default's choice on trio and when aiohttp is missing.
+    """
     return httpx.AsyncHTTPTransport(
         verify=options.ssl_context,
         limits=httpx.Limits(
@@ -82,6 +92,54 @@ def default_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTrans
         # Retries are ours to decide, per action: httpcore's would resend writes.
         retries=0,
     )
+
+
+#: httpx's and httpcore's request handlers as imported: respx (``respx.mock``) replaces
+#: them while it mocks, and the default then keeps to httpcore, which respx intercepts.
+_HANDLERS: Final = (
+    (httpx.AsyncHTTPTransport, httpx.AsyncHTTPTransport.handle_async_request),
+    (httpcore.AsyncConnectionPool, httpcore.AsyncConnectionPool.handle_async_request),
+)
+
+
+@functools.cache
+def _aiohttp_installed() -> bool:
+    try:
+        import aiohttp
+    except ImportError:
+        return False
+    # 3.10 brought the connect/read timeout exceptions the transport maps.
+    major, minor = (int(part) for part in aiohttp.__version__.split(".")[:2])
+    return (major, minor) >= (3, 10)
+
+
+def _aiohttp_fits() -> bool:
+    """Whether the default factory picks the aiohttp transport now."""
+    try:
+        if sniffio.current_async_library() != "asyncio":
+            return False  # aiohttp runs on asyncio only
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    if any(getattr(cls, "handle_async_request", None) is not found for cls, found in _HANDLERS):
+        return False  # a mock library is intercepting httpx: keep to what it intercepts
+    return _aiohttp_installed()
+
+
+def default_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
+    """The default: aiohttp's transport on asyncio when aiohttp is installed, else httpcore's.
+
+    aiohttp costs a fraction of httpcore's CPU per request (``docs/benchmarks.md``,
+    rows 1 and 3) and serves the whole pool from one shard. httpcore's
+    (:func:`httpcore_transport_factory`) is chosen on trio, without the ``aiohttp``
+    extra, and while respx (or another library replacing httpx's or httpcore's request
+    handler) mocks requests, so that its routes still answer. Pass a factory to the
+    client to choose for yourself.
+    """
+    if _aiohttp_fits():
+        from ._aiohttp import aiohttp_transport_factory
+
+        return aiohttp_transport_factory(options)
+    return httpcore_transport_factory(options)
 
 
 def ssl_context_for(verify: object) -> ssl.SSLContext:
@@ -144,11 +202,12 @@ _Fetch = Callable[[Outgoing, Timeouts], Awaitable[Answering]]
 
 
 class _Shard:
-    __slots__ = ("fetch", "in_flight", "transport")
+    __slots__ = ("capacity", "fetch", "in_flight", "transport")
 
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, transport: httpx.AsyncBaseTransport, capacity: int) -> None:
         self.transport = transport
         self.in_flight = 0
+        self.capacity = capacity
         fetch = getattr(transport, "fetch", None)
         # Only our own transport classes, exactly: any other (httpcore's, MockTransport,
         # respx, an ASGI app, a subclass or wrapper counting requests) gets the httpx
@@ -312,6 +371,7 @@ class TransportPool:
         self._factory = transport_factory
         self._max_answer_bytes = max_answer_bytes
         self._shards: list[_Shard] = []
+        self._opened = 0  # connections the open shards may hold, together
         # Built lazily for True/False (certifi's bundle costs ~1 MB and many clients never
         # open a shard); a caller's context or CA bundle now, so a wrong one fails at once.
         self._verify: VerifyTypes = verify
@@ -347,15 +407,20 @@ class TransportPool:
     def _open_shard(self) -> _Shard:
         if self._ssl_context is None:
             self._ssl_context = ssl_context_for(self._verify)
-        shard = _Shard(
-            self._factory(
-                TransportOptions(
-                    ssl_context=self._ssl_context,
-                    max_connections=self._limits.shard_connections,
-                    keepalive_expiry=self._limits.keepalive_expiry,
-                )
+        transport = self._factory(
+            TransportOptions(
+                ssl_context=self._ssl_context,
+                max_connections=self._limits.shard_connections,
+                keepalive_expiry=self._limits.keepalive_expiry,
+                pool_connections=self.capacity,
             )
         )
+        # A transport that took more than a shard's connections says how many.
+        capacity = getattr(transport, "max_connections", None)
+        if type(capacity) is not int or capacity < 1:
+            capacity = self._limits.shard_connections
+        shard = _Shard(transport, min(capacity, self.capacity - self._opened))
+        self._opened += shard.capacity
         self._shards.append(shard)
         return shard
 
@@ -368,8 +433,7 @@ class TransportPool:
                 best = shard
                 if shard.in_flight == 0:
                     break
-        full = self._limits.shard_connections
-        if best is None or (best.in_flight >= full and len(self._shards) < self._limits.max_shards):
+        if best is None or (best.in_flight >= best.capacity and self._opened < self.capacity):
             best = self._open_shard()
         return best
 
@@ -464,6 +528,7 @@ class TransportPool:
         """Close every shard and its connections; later requests raise a usage error."""
         self._closed = True
         shards, self._shards = self._shards, []
+        self._opened = 0
         with anyio.CancelScope(shield=True):
             for shard in shards:
                 await shard.transport.aclose()

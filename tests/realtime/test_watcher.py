@@ -20,7 +20,7 @@ from daktela_async.realtime import (
     SessionChanged,
 )
 from daktela_async.sim import Simulator
-from daktela_async.transports import default_transport_factory
+from daktela_async.transports import httpcore_transport_factory
 from tests.realtime.conftest import WATCH
 from tests.realtime.support import collect_for, collect_until, established_to
 
@@ -181,7 +181,7 @@ async def test_interval_polling_below_api_4(sim: Simulator) -> None:
     sent: list[httpx.URL] = []
 
     def recording(options: TransportOptions) -> httpx.AsyncBaseTransport:
-        transport = default_transport_factory(options)
+        transport = httpcore_transport_factory(options)
         send = transport.handle_async_request
 
         async def handle(request: httpx.Request) -> httpx.Response:

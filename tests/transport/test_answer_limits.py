@@ -28,7 +28,7 @@ from daktela_async import (
     PoolLimits,
     Timeouts,
     TransportFactory,
-    default_transport_factory,
+    httpcore_transport_factory,
 )
 from tests.support import TOKEN
 
@@ -141,7 +141,7 @@ def factory_for(transport: str) -> TransportFactory:
         from daktela_async.transports import aiohttp_transport_factory
 
         return aiohttp_transport_factory
-    return default_transport_factory
+    return httpcore_transport_factory
 
 
 def make_client(

@@ -17,6 +17,7 @@ from daktela_async import (
     PoolLimits,
     Timeouts,
     TransportOptions,
+    httpcore_transport_factory,
 )
 from tests.support import TOKEN
 
@@ -87,6 +88,9 @@ async def running() -> AsyncIterator[tuple[Server, anyio.abc.TaskGroup]]:
 
 
 def client_for(server: Server, **kwargs: object) -> DaktelaClient:
+    # httpcore's shards, whose sizing these tests are about (aiohttp's transport takes
+    # the whole pool in one shard: test_default_factory.py).
+    kwargs.setdefault("transport_factory", httpcore_transport_factory)
     return DaktelaClient(f"http://127.0.0.1:{server.port}", TOKEN, **kwargs)  # type: ignore[arg-type]
 
 

@@ -24,7 +24,7 @@ from daktela_async import (
     DaktelaConnectError,
     DaktelaUsageError,
     TransportOptions,
-    default_transport_factory,
+    httpcore_transport_factory,
 )
 from daktela_async._transport._pool import ssl_context_for
 from daktela_async.transports import aiohttp_transport_factory
@@ -174,7 +174,7 @@ async def test_an_ssl_context_is_used_as_given(
 
     def factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
         seen.append(options.ssl_context)
-        return default_transport_factory(options)
+        return httpcore_transport_factory(options)
 
     async with client(server, verify=context, transport_factory=factory) as c:
         assert await c.call("GetQueues") == {"queue": "3"}
