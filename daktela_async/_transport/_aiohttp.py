@@ -33,8 +33,8 @@ The transport keeps httpx's contract, so the client's error mapping and retry ru
 - Timeouts come from ``request.extensions["timeout"]`` (or the pool's, on the fast
   path): ``pool`` and ``connect`` together bound the wait for a free connection and
   opening one (aiohttp times both as one), ``connect`` alone the socket and TLS,
-  ``read`` the gap between two reads. aiohttp has no write timeout; requests are query strings, and the pool's
-  per-attempt deadline bounds a stalled write.
+  ``read`` the gap between two reads. aiohttp has no write timeout; requests are query
+  strings, and the pool's per-attempt deadline bounds a stalled write.
 - The body is streamed (:class:`httpx.AsyncByteStream`); closing a response before its
   end closes its connection instead of returning it to the pool.
 - The session sends exactly the request's headers (no ``Accept-Encoding``,

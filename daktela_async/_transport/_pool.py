@@ -20,7 +20,8 @@ import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from types import TracebackType
 from typing import Any, Final, NoReturn
 
 import anyio
@@ -275,6 +276,37 @@ def _deadline(seconds: float | None, action: str | None, url: str) -> Iterator[N
         _raise(DaktelaTimeoutError, exc, action, url, sent=True, what=what, outer=outer)
 
 
+class _AnyioDeadline:
+    """``anyio.fail_after`` as an async context manager (trio's deadline)."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, seconds: float | None) -> None:
+        self._scope = anyio.fail_after(seconds)
+
+    async def __aenter__(self) -> None:
+        self._scope.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return self._scope.__exit__(exc_type, exc, tb)
+
+
+def _deadline_scope(seconds: float | None) -> AbstractAsyncContextManager[object]:
+    """Cap one attempt as a whole; on expiry the block raises :class:`TimeoutError`.
+
+    On asyncio the standard library's timeout does what anyio's does for a third of the
+    cost (measured: 3.7 against 8.4 us per attempt).
+    """
+    if sniffio.current_async_library() == "asyncio":
+        return asyncio.timeout(seconds)
+    return _AnyioDeadline(seconds)
+
+
 def _detach(exc: BaseException, secret: Secret | None, outer: BaseException | None) -> None:
     """Cut *exc* loose from everything that could show the token, so it can be a cause.
 
@@ -453,45 +485,35 @@ class TransportPool:
         """
         shard = self._pick()
         shard.in_flight += 1
+        outer = sys.exc_info()[1]
+        # One frame from here to the transport: every await level is re-entered each
+        # time the request resumes (an idle long poll resumes several times).
         try:
-            if sniffio.current_async_library() != "asyncio":
-                with _deadline(timeouts.deadline, action, url):
-                    return await self._exchange(shard, outgoing, timeouts, action, url)
-            # On asyncio the standard library's timeout does what anyio's does for a
-            # third of the cost (measured: 3.7 against 8.4 us per attempt).
-            outer = sys.exc_info()[1]
-            try:
-                async with asyncio.timeout(timeouts.deadline):
-                    return await self._exchange(shard, outgoing, timeouts, action, url)
-            except TimeoutError as exc:
-                what = "deadline exceeded"
-                _raise(DaktelaTimeoutError, exc, action, url, sent=True, what=what, outer=outer)
+            async with _deadline_scope(timeouts.deadline):
+                with map_httpx_errors(action, url, secret=outgoing.secret):
+                    response: Answering
+                    if shard.fetch is not None:
+                        response = await shard.fetch(outgoing, timeouts)
+                    else:
+                        request = outgoing.request()
+                        request.extensions["timeout"] = _timeout_extension(timeouts)
+                        response = await shard.transport.handle_async_request(request)
+                        del request
+                    try:
+                        body = await read_answer(
+                            outgoing.headers,
+                            response,
+                            self._max_answer_bytes,
+                            action=action,
+                            url=url,
+                        )
+                    finally:
+                        await response.aclose()
+        except TimeoutError as exc:
+            what = "deadline exceeded"
+            _raise(DaktelaTimeoutError, exc, action, url, sent=True, what=what, outer=outer)
         finally:
             shard.in_flight -= 1
-
-    async def _exchange(
-        self,
-        shard: _Shard,
-        outgoing: Outgoing,
-        timeouts: Timeouts,
-        action: str | None,
-        url: str,
-    ) -> Answer:
-        with map_httpx_errors(action, url, secret=outgoing.secret):
-            response: Answering
-            if shard.fetch is not None:
-                response = await shard.fetch(outgoing, timeouts)
-            else:
-                request = outgoing.request()
-                request.extensions["timeout"] = _timeout_extension(timeouts)
-                response = await shard.transport.handle_async_request(request)
-                del request
-            try:
-                body = await read_answer(
-                    outgoing.headers, response, self._max_answer_bytes, action=action, url=url
-                )
-            finally:
-                await response.aclose()
         return Answer(response.status_code, response.reason_phrase, response.headers, body)
 
     @asynccontextmanager
