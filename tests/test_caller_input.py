@@ -150,6 +150,8 @@ async def test_unsendable_parameters_are_usage_errors(
     assert pbx.requests == []
     if parameter is not None:
         assert info.value.parameter == parameter
+    assert info.value.action == "GetQueues"
+    assert str(info.value).startswith("GetQueues: ")
     assert TOKEN not in str(info.value)
 
 
@@ -166,6 +168,8 @@ async def test_an_id_that_is_not_valid_unicode_is_a_usage_error(
         with pytest.raises(DaktelaUsageError) as info:
             await client.call("GetUsers", "a\ud800")
     assert info.value.parameter == "id"
+    assert info.value.action == "GetUsers"
+    assert str(info.value) == "GetUsers: the id is not valid Unicode (a lone surrogate)"
     assert pbx.requests == []
 
 
@@ -293,13 +297,24 @@ def test_bad_pool_limits_are_usage_errors(kwargs: dict[str, Any], parameter: str
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "parameter"),
-    [({"limits": 10}, "limits"), ({"transport_factory": "httpx"}, "transport_factory")],
+    ("kwargs", "parameter", "message"),
+    [
+        ({"limits": 10}, "limits", "limits must be a PoolLimits, not int"),
+        (
+            {"transport_factory": "httpx"},
+            "transport_factory",
+            "transport_factory must be a callable",
+        ),
+        ({"token_in": "header"}, "token_in", "token_in must be 'query' or 'cookie', not 'header'"),
+    ],
 )
-def test_bad_client_settings_are_usage_errors(kwargs: dict[str, Any], parameter: str) -> None:
+def test_bad_client_settings_are_usage_errors(
+    kwargs: dict[str, Any], parameter: str, message: str
+) -> None:
     with pytest.raises(DaktelaUsageError) as info:
         DaktelaClient("https://pbx.example.com", TOKEN, **kwargs)
     assert info.value.parameter == parameter
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize(("option", "value"), [("timeout", 0), ("retries", -1)])
@@ -367,7 +382,7 @@ def _check(action: str, **params: object) -> Mapping[str, object]:
         ("StatsUsersPauses", {"take": -1}, "take", "must be at least 0, not -1"),
         ("LoginQueue", {"priority": 3}, "priority", "must be between 0 and 2, not 3"),
         ("CreateCall", {"waitingtime": "30s"}, "waitingtime", "must be an integer"),
-        ("CDR", {"min_price_call": "cheap"}, "min_price_call", "must be a number"),
+        ("CDR", {"min_price_call": "cheap"}, "min_price_call", "must be a number, not 'cheap'"),
         ("CDR", {"min_price_call": math.nan}, "min_price_call", "must be a number"),
         ("CDR", {"min_price_call": False}, "min_price_call", "must be a number"),
         (
@@ -387,6 +402,13 @@ def _check(action: str, **params: object) -> Mapping[str, object]:
             "is not a real date and time",
         ),
         ("GetAttempts", {"datetime_from": "2024-01-02 24:00:00"}, "datetime_from", "real"),
+        (
+            "GetAttempts",
+            {"datetime_from": "2024-01-02 03:60:00"},
+            "datetime_from",
+            "is not a real date and time: '2024-01-02 03:60:00'",
+        ),
+        ("GetAttempts", {"datetime_from": "2024-01-02 03:04:60"}, "datetime_from", "real"),
         ("CallScriptClose", {"nextcall": "0000-00-00 00:00:00"}, "nextcall", "real"),
         (
             "CreateCall",
@@ -399,7 +421,12 @@ def _check(action: str, **params: object) -> Mapping[str, object]:
         ("CreateQueue", {"outbounder": "yes"}, "outbounder", "'true'/'false', not 'yes'"),
         ("CreateQueue", {"outbounder": "1"}, "outbounder", "'true'/'false'"),
         ("LastCallNumber", {"answered": "1"}, "answered", "'yes'/'no'/'true'/'false'"),
-        ("CreateQueue", {"direction": "sideways"}, "direction", "must be one of 'in', 'out'"),
+        (
+            "CreateQueue",
+            {"direction": "sideways"},
+            "direction",
+            "must be one of 'in', 'out', not 'sideways'",
+        ),
         ("CreateQueue", {"direction": Direction.SIDEWAYS}, "direction", "must be one of"),
         ("CreateQueue", {"title": ["a", "b"]}, "title", "takes one value, not a list"),
         ("CreateQueue", {"title": {"k": "v"}}, "title", "takes one value, not a dict"),
@@ -407,7 +434,12 @@ def _check(action: str, **params: object) -> Mapping[str, object]:
         ("RTStatsQueuesSummary", {"users": [True]}, "users", "not True"),
         ("RTStatsQueuesSummary", {"users": {1, 2}}, "users", "not a set"),
         ("ExportData", {"actions": ["0", "9"]}, "actions", "must be one of"),
-        ("CreateRemoteCall", {"variables": "myid=1"}, "variables", "must be a mapping"),
+        (
+            "CreateRemoteCall",
+            {"variables": "myid=1"},
+            "variables",
+            "must be a mapping (a keyed array), not 'myid=1'",
+        ),
     ],
 )
 def test_values_outside_the_document_are_refused(
@@ -431,6 +463,13 @@ def test_a_long_value_is_described_never_cut() -> None:
     with pytest.raises(DaktelaUsageError) as info:
         _check("GetAttempts", take="x" * 100)
     assert str(info.value).endswith("must be an integer, not a str of 100 characters")
+    # Up to 64 characters (quotes included) a value is quoted whole.
+    with pytest.raises(DaktelaUsageError) as info:
+        _check("GetAttempts", take="x" * 62)
+    assert str(info.value).endswith(f"must be an integer, not {'x' * 62!r}")
+    with pytest.raises(DaktelaUsageError) as info:
+        _check("GetAttempts", take="x" * 63)
+    assert str(info.value).endswith("must be an integer, not a str of 63 characters")
     with pytest.raises(DaktelaUsageError) as info:
         _check("GetAttempts", take=TOKEN)
     assert repr(TOKEN) in str(info.value)  # whole, so that the command line's redaction works
@@ -441,6 +480,8 @@ def test_the_token_passed_as_a_value_is_blanked() -> None:
         with pytest.raises(DaktelaUsageError) as info:
             check_params(ACTIONS["GetAttempts"], {"take": value}, secret=TOKEN)
         assert not _token_run_in(str(info.value)), str(info.value)
+        # Only the token is blanked: the message still says what is wrong.
+        assert str(info.value).startswith("GetAttempts: parameter 'take' must be an integer, not")
         assert info.value.parameter == "take"
         assert info.value.action == "GetAttempts"
 
@@ -503,6 +544,14 @@ def test_nothing_is_copied_when_nothing_changes() -> None:
     assert rewritten == {"number": "1", "autoanswer": "yes"}
 
 
+@pytest.mark.parametrize("first", [{"skip": None}, {"pad": "x"}])
+def test_values_after_one_left_unchecked_are_checked(first: dict[str, object]) -> None:
+    """A value not given (None), or a name the catalogue does not list, ends nothing."""
+    with pytest.raises(DaktelaUsageError) as info:
+        check_params(ACTIONS["GetAttempts"], {**first, "take": "ten"})
+    assert info.value.parameter == "take"
+
+
 def test_an_action_the_catalogue_does_not_know_is_not_checked() -> None:
     params: dict[str, object] = {"take": "ten"}
     assert check_params(None, params) is params
@@ -515,13 +564,18 @@ def test_a_date_parameter_takes_a_date_not_a_datetime() -> None:
     assert check_params(spec, {"day": dt.date(999, 3, 4)}) == {"day": "0999-03-04"}
     assert check_params(spec, {"day": "2024-03-04"}) == {"day": "2024-03-04"}
     for bad, problem in [
-        (WHEN, "not a datetime"),
-        ("2024-03-04 00:00:00", "the form YYYY-MM-DD"),
-        ("2023-02-29", "not a real date"),
-        (20240304, "the form YYYY-MM-DD"),
+        (WHEN, "is a date: pass a datetime.date (value.date()), not a datetime"),
+        (
+            "2024-03-04 00:00:00",
+            "must be a date or text in the form YYYY-MM-DD, not '2024-03-04 00:00:00'",
+        ),
+        ("2023-02-29", "is not a real date: '2023-02-29'"),
+        (20240304, "must be a date or text in the form YYYY-MM-DD, not 20240304"),
     ]:
-        with pytest.raises(DaktelaUsageError, match=problem) as info:
+        with pytest.raises(DaktelaUsageError) as info:
             check_params(spec, {"day": bad})
+        assert str(info.value) == f"Dated: parameter 'day' {problem}"
+        assert info.value.action == "Dated"
         assert info.value.parameter == "day"
 
 
@@ -535,6 +589,47 @@ def test_a_changed_spec_gets_its_own_checks() -> None:
     with pytest.raises(DaktelaUsageError):
         check_params(strict, {"n": "many"})
     assert check_params(loose, {"n": "many"}) == {"n": "many"}
+
+
+def test_integer_checks_follow_the_spec() -> None:
+    """What the catalogue states of an integer is checked: a bound alone, an enumeration.
+
+    No action of today's document has either on an integer; the document is regenerated,
+    and the checks must follow whatever it says.
+    """
+    spec = ActionSpec(
+        name="Counted",
+        version="3.0",
+        sections=("X",),
+        params=(
+            ParamSpec("most", type="int", maximum=5),
+            ParamSpec("level", type="int", choices=("1", "2")),
+            ParamSpec("free", type="int"),
+        ),
+    )
+    sent: dict[str, object] = {"most": -7, "level": 2, "free": -3}
+    assert check_params(spec, sent) is sent
+    assert check_params(spec, {"most": "5", "level": "1"}) == {"most": "5", "level": "1"}
+    bad: list[tuple[str, object, str]] = [
+        ("most", 6, "must be at most 5, not 6"),
+        ("most", "9" * 5000, "must be at most 5"),
+        ("level", 3, "must be one of '1', '2', not 3"),
+        ("level", "12", "must be one of '1', '2', not '12'"),
+    ]
+    for name, value, problem in bad:
+        with pytest.raises(DaktelaUsageError) as info:
+            check_params(spec, {name: value})
+        assert str(info.value) == f"Counted: parameter {name!r} {problem}"
+        assert info.value.action == "Counted"
+        assert info.value.parameter == name
+
+
+def test_integers_the_document_leaves_open_may_be_negative() -> None:
+    """Only skip and take are held at 0 or more where the document gives no minimum."""
+    assert _check("CreateCall", waitingtime=-1, dialingtime="-30") == {
+        "waitingtime": -1,
+        "dialingtime": "-30",
+    }
 
 
 @given(st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)))
@@ -578,6 +673,7 @@ def test_text_that_is_not_a_datetime_is_refused(text: str) -> None:
     ("action", "params", "parameter", "problem"),
     [
         ("RTUserState", {"usr": "hajek"}, "usr", "unknown parameter 'usr'; did you mean 'user'?"),
+        ("RTUserState", {"user": "hajek", "qqq": "1"}, "qqq", "unknown parameter 'qqq'"),
         ("PauseOn", {"user": "hajek"}, "pause", "missing mandatory parameter 'pause'"),
         ("PauseOn", {"pause": "7"}, "user", "needs one of 'user', 'extension'"),
         (
@@ -594,8 +690,10 @@ def test_the_command_line_checks_names_too(
 ) -> None:
     with pytest.raises(DaktelaUsageError) as info:
         check_all_params(ACTIONS[action], params)
+    assert info.value.action == action
     assert info.value.parameter == parameter
-    assert problem in str(info.value)
+    assert str(info.value).startswith(f"{action}: ")
+    assert str(info.value).endswith(problem)
 
 
 def test_every_example_of_the_document_passes_the_checks() -> None:

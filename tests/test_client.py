@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import ssl
 import traceback
+import types
+from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -13,15 +18,22 @@ from daktela_async import (
     NOT_GIVEN,
     DaktelaAPIError,
     DaktelaClient,
+    DaktelaConnectError,
+    DaktelaDecodeError,
     DaktelaError,
     DaktelaHTTPStatusError,
     DaktelaTimeoutError,
     DaktelaUsageError,
     DaktelaVersionError,
+    RetryPolicy,
     Timeouts,
+    TransportOptions,
+    _client,
 )
+from daktela_async._config import API_VERSIONS
+from daktela_async.endpoints import NAMESPACES
 from tests.conftest import MakeClient
-from tests.support import TOKEN, FakePBX
+from tests.support import TOKEN, FakePBX, SleepRecorder
 
 pytestmark = pytest.mark.anyio
 
@@ -79,6 +91,19 @@ async def test_overloads_pick_their_form_version(
     assert pbx.last.url.path == f"/api/{version}/CreateCall/json"
 
 
+async def test_the_form_is_picked_from_every_parameter(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client() as client:
+        # A name the catalogue does not list, given first, leaves the others deciding.
+        await client.call("CreateCall", custom="1", extension="300", number="800123456")
+    assert pbx.last.url.path == "/api/3.0/CreateCall/json"
+    async with make_client(api_version="3.1") as client:
+        # The newest form allowed is the one that user needs.
+        await client.call("CreateCall", user="michalhajek", number="800123456")
+    assert pbx.last.url.path == "/api/3.1/CreateCall/json"
+
+
 async def test_long_poll_form_is_used_when_the_client_allows_it(
     pbx: FakePBX, make_client: MakeClient
 ) -> None:
@@ -125,6 +150,12 @@ async def test_parameter_newer_than_api_version_is_refused(
         with pytest.raises(DaktelaVersionError) as info:
             await client.call("RTUserState", user="demouser", hash="abc")
     assert info.value.parameter == "hash"
+    assert info.value.action == "RTUserState"
+    assert info.value.required == "4.0"
+    assert info.value.configured == "3.9"
+    assert str(info.value) == (
+        "RTUserState: parameter 'hash' needs API version 4.0, but the client is configured for 3.9"
+    )
     assert pbx.requests == []
 
 
@@ -132,8 +163,15 @@ async def test_parameters_of_different_forms_cannot_be_mixed(
     pbx: FakePBX, make_client: MakeClient
 ) -> None:
     async with make_client() as client:
-        with pytest.raises(DaktelaUsageError, match="different forms"):
-            await client.call("CreateCall", extension="300", queue="5001", number="1")
+        with pytest.raises(DaktelaUsageError) as info:
+            # queue and user both need the 3.1 form: the first one is named.
+            await client.call("CreateCall", extension="300", queue="5", user="x", number="1")
+    assert str(info.value) == (
+        "CreateCall: parameters 'queue' and 'extension' belong to different forms of the "
+        "action and cannot be combined"
+    )
+    assert info.value.action == "CreateCall"
+    assert info.value.parameter == "extension"
     assert pbx.requests == []
 
 
@@ -148,13 +186,41 @@ async def test_bad_action_names_and_formats_are_refused(
     pbx: FakePBX, make_client: MakeClient
 ) -> None:
     async with make_client() as client:
-        with pytest.raises(DaktelaUsageError):
+        with pytest.raises(DaktelaUsageError) as info:
             await client.call("../GetQueues")
-        with pytest.raises(DaktelaUsageError, match="call_raw"):
+        assert str(info.value) == "invalid action name '../GetQueues'"
+        assert info.value.action == "../GetQueues"
+        with pytest.raises(DaktelaUsageError) as info:
             await client.call("GetQueues", format="xml")
-        with pytest.raises(DaktelaUsageError):
+        assert str(info.value) == (
+            "GetQueues: call() decodes JSON envelopes; use call_raw() for format='xml'"
+        )
+        assert info.value.action == "GetQueues"
+        assert info.value.parameter == "format"
+        with pytest.raises(DaktelaUsageError) as info:
             await client.call_raw("GetQueues", format="yaml")
+        assert str(info.value) == "format must be 'json' or 'xml', not 'yaml'"
+        assert info.value.action == "GetQueues"
+        assert info.value.parameter == "format"
     assert pbx.requests == []
+
+
+@pytest.mark.parametrize(
+    ("id", "path"),
+    [
+        ("", "/api/3.0/GetQueues/json"),
+        ("a/b c?d", "/api/3.0/GetQueues/a%2Fb%20c%3Fd/json"),
+        ("..", "/api/3.0/GetQueues/%2E%2E/json"),
+        ("v1.2", "/api/3.0/GetQueues/v1.2/json"),
+        ("X.", "/api/3.0/GetQueues/X./json"),  # only an id made of dots is rewritten
+    ],
+)
+async def test_the_id_is_one_path_segment(
+    pbx: FakePBX, make_client: MakeClient, id: str, path: str
+) -> None:
+    async with make_client() as client:
+        await client.call("GetQueues", id)
+    assert pbx.last.url.raw_path.split(b"?")[0].decode() == path
 
 
 async def test_api_error_reaches_the_caller(pbx: FakePBX, make_client: MakeClient) -> None:
@@ -183,12 +249,43 @@ async def test_call_raw_returns_status_headers_and_bytes(
     assert "<result/>" in raw.text
 
 
+async def test_call_raw_takes_an_id_and_a_query_and_keeps_repeated_headers(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    pbx.answer(
+        httpx.Response(200, content=b"{}", headers=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    )
+    async with make_client() as client:
+        raw = await client.call_raw("GetQueues", 3, query={"id": "5"})
+    assert pbx.last.url.path == "/api/3.0/GetQueues/3/json"
+    assert pbx.last_query() == {"id": "5", "access_token": TOKEN}
+    assert raw.headers.get_list("set-cookie") == ["a=1", "b=2"]
+
+
 async def test_non_2xx_raises_http_status_error(pbx: FakePBX, make_client: MakeClient) -> None:
     pbx.answer(httpx.Response(404, text="<html>not found</html>"))
     async with make_client() as client:
         with pytest.raises(DaktelaHTTPStatusError) as info:
             await client.call("GetQueues")
     assert info.value.status_code == 404
+    assert info.value.action == "GetQueues"
+    assert str(info.value) == (
+        "GetQueues: HTTP 404 Not Found "
+        "(https://pbx.example.com/api/3.0/GetQueues/json?access_token=***)"
+    )
+
+
+@pytest.mark.parametrize("status", [199, 300])
+async def test_only_2xx_is_an_answer(pbx: FakePBX, make_client: MakeClient, status: int) -> None:
+    pbx.answer(httpx.Response(status, json={"status": 1, "result": 1}))
+    async with make_client(retries=0) as client:
+        with pytest.raises(DaktelaHTTPStatusError) as info:
+            await client.call("GetQueues")
+    assert info.value.status_code == status
+    pbx.answer(httpx.Response(299, json={"status": 1, "result": 1}))
+    pbx.answers.pop(0)
+    async with make_client() as client:
+        assert await client.call("GetQueues") == 1
 
 
 async def test_stream_raw_yields_chunks(pbx: FakePBX, make_client: MakeClient) -> None:
@@ -219,6 +316,29 @@ def test_from_credentials_hashes_login_and_password() -> None:
     expected = hashlib.sha1(b"loginpassword").hexdigest()  # noqa: S324 - the API's own scheme
     assert client._token.value == expected
     assert expected not in repr(client)
+    other = DaktelaClient.from_credentials(
+        "https://pbx.example.com", "login", "password", api_version="3.5", token_in="cookie"
+    )
+    assert other.api_version == "3.5"
+    assert repr(other).endswith("token_in='cookie')")
+
+
+def test_repr_shows_the_settings_never_the_token() -> None:
+    client = DaktelaClient("https://pbx.example.com/api", TOKEN, api_version="3.8")
+    assert repr(client) == (
+        "DaktelaClient(base_url='https://pbx.example.com', api_version='3.8', token=***, "
+        "token_in='query')"
+    )
+
+
+def test_a_client_refusing_a_setting_shows_in_a_traceback_with_locals() -> None:
+    """Python 3.11's traceback module calls repr() of `self` in __init__, half made."""
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient("https://pbx.example.com", TOKEN, token_in="header")  # type: ignore[arg-type]
+    shown = "".join(
+        traceback.TracebackException.from_exception(info.value, capture_locals=True).format()
+    )
+    assert "DaktelaClient(base_url=None, api_version=None, token=***, token_in=None)" in shown
 
 
 async def test_token_never_shows_in_logs_errors_or_reprs(
@@ -275,6 +395,67 @@ async def test_each_request_logs_one_debug_line(
     assert message.endswith("ms (attempt 1)")
 
 
+async def test_each_retry_is_logged_with_its_delay(
+    pbx: FakePBX, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    pbx.answer(httpx.Response(503), httpx.Response(200, json={"status": 1, "result": 1}))
+    caplog.set_level(logging.DEBUG, logger="daktela_async")
+    sleeps = SleepRecorder()
+    policy = RetryPolicy(sleep=sleeps, backoff_initial=0.5, jitter=lambda ceiling: ceiling)
+    async with make_client(retries=policy) as client:
+        assert await client.call("GetQueues") == 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[1] == "GetQueues: retry 1 in 0.50 s after DaktelaHTTPStatusError"
+    assert messages[2].endswith("(attempt 2)")
+    assert sleeps.delays == [0.5]
+
+
+async def test_the_debug_line_gives_the_attempts_duration(
+    pbx: FakePBX,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticks = iter([100.0, 100.25])
+    # The client's own clock only (trio's runs on the real one).
+    monkeypatch.setattr(_client, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    caplog.set_level(logging.DEBUG, logger="daktela_async")
+    async with make_client() as client:
+        await client.call("GetQueues")
+    [record] = caplog.records
+    assert record.getMessage() == "GetQueues -> 200 in 250.0 ms (attempt 1)"
+
+
+async def test_an_attempt_with_no_answer_is_logged_and_named(
+    pbx: FakePBX, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    pbx.answer(refuse)
+    caplog.set_level(logging.DEBUG, logger="daktela_async")
+    async with make_client(retries=0) as client:
+        with pytest.raises(DaktelaConnectError) as info:
+            await client.call("GetQueues")
+    shown = "https://pbx.example.com/api/3.0/GetQueues/json?access_token=***"
+    assert info.value.action == "GetQueues"
+    assert info.value.url == shown
+    assert str(info.value) == f"GetQueues: ConnectError: refused ({shown})"
+    [record] = caplog.records
+    assert record.getMessage().startswith("GetQueues -> error in ")
+
+
+async def test_an_answer_that_is_no_envelope_keeps_its_status(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    pbx.answer(httpx.Response(203, text="<html>proxy login</html>"))
+    async with make_client() as client:
+        with pytest.raises(DaktelaDecodeError) as info:
+            await client.call("GetQueues")
+    assert info.value.status_code == 203
+    assert info.value.action == "GetQueues"
+
+
 # --- settings -------------------------------------------------------------------------------
 
 
@@ -282,8 +463,14 @@ async def test_each_request_logs_one_debug_line(
     "url", ["http://pbx.example.com", "http://10.0.0.5", "http://192.168.1.1:8080/"]
 )
 def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
-    with pytest.raises(DaktelaUsageError, match="allow_insecure_http"):
+    with pytest.raises(DaktelaUsageError) as info:
         DaktelaClient(url, TOKEN)
+    host = httpx.URL(url).host
+    assert str(info.value) == (
+        f"refusing plain http:// to {host}: the access token would travel in clear text; "
+        "use https:// or pass allow_insecure_http=True"
+    )
+    assert info.value.parameter == "base_url"
     client = DaktelaClient(url, TOKEN, allow_insecure_http=True)
     assert client.base_url.startswith("http://")
 
@@ -293,12 +480,48 @@ def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
     [
         ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
         ("http://localhost:8765/", "http://localhost:8765"),
+        ("http://pbx.localhost:8765", "http://pbx.localhost:8765"),
         ("http://[::1]:8765/api", "http://[::1]:8765"),
         ("https://pbx.example.com/prefix/api/", "https://pbx.example.com/prefix"),
+        ("https://pbx.example.com/PBX/", "https://pbx.example.com/PBX"),
     ],
 )
 def test_loopback_http_and_normalisation(url: str, normalised: str) -> None:
     assert DaktelaClient(url, TOKEN).base_url == normalised
+
+
+ABSOLUTE = "base_url must be an absolute http(s) URL such as https://pbx.example.com"
+BARE = "base_url must not carry a query, fragment or credentials"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://pbx.example.com", ABSOLUTE),
+        ("pbx.example.com", ABSOLUTE),
+        ("https://[::1", "invalid base_url: Invalid port: ':1'"),
+        (1234, "invalid base_url: "),  # what follows is httpx's wording
+        ("https://pbx.example.com?a=1", BARE),
+        ("https://pbx.example.com#top", BARE),
+        ("https://me:pw@pbx.example.com", BARE),
+    ],
+)
+def test_bad_base_urls_say_what_is_wrong(url: object, message: str) -> None:
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient(url, TOKEN)  # type: ignore[arg-type]
+    assert info.value.parameter == "base_url"
+    assert str(info.value).startswith(message)
+    if not message.endswith(": "):
+        assert str(info.value) == message
+
+
+def test_an_unknown_api_version_lists_the_known_ones() -> None:
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient("https://pbx.example.com", TOKEN, api_version="5.0")
+    assert (
+        str(info.value) == f"unknown API version '5.0'; expected one of {', '.join(API_VERSIONS)}"
+    )
+    assert info.value.parameter == "api_version"
 
 
 @pytest.mark.parametrize(
@@ -350,9 +573,49 @@ async def test_read_timeout_becomes_a_typed_timeout(pbx: FakePBX, make_client: M
 async def test_closed_client_refuses_calls(pbx: FakePBX, make_client: MakeClient) -> None:
     client = make_client()
     await client.aclose()
-    with pytest.raises(DaktelaUsageError, match="closed"):
+    with pytest.raises(DaktelaUsageError) as info:
         await client.call("GetQueues")
+    assert str(info.value) == "the client is closed; open a new one"
+    assert info.value.action == "GetQueues"
     assert pbx.requests == []
+
+
+async def test_closing_the_client_closes_its_transports() -> None:
+    closed: list[bool] = []
+
+    class Recording(httpx.MockTransport):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    def factory(_options: TransportOptions) -> httpx.AsyncBaseTransport:
+        return Recording(lambda request: httpx.Response(200, json={"status": 1, "result": 1}))
+
+    async with DaktelaClient("https://pbx.example.com", TOKEN, transport_factory=factory) as c:
+        async with c.with_options(timeout=5) as view:
+            assert await view.call("GetQueues") == 1
+        assert closed == []  # a view closes nothing
+    assert closed == [True]
+
+
+def test_the_certificate_is_checked_unless_told_otherwise() -> None:
+    seen: list[TransportOptions] = []
+
+    def factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
+        seen.append(options)
+        return httpx.MockTransport(lambda request: httpx.Response(200))
+
+    async def one_call(**kwargs: Any) -> None:
+        async with DaktelaClient(
+            "https://pbx.example.com", TOKEN, transport_factory=factory, **kwargs
+        ) as client:
+            await client.call_raw("GetQueues")
+
+    anyio.run(one_call)
+    anyio.run(functools.partial(one_call, verify=False))
+    checked, unchecked = (options.ssl_context for options in seen)
+    assert checked.verify_mode == ssl.CERT_REQUIRED
+    assert checked.check_hostname
+    assert unchecked.verify_mode == ssl.CERT_NONE
 
 
 # --- prepared calls: kept and reused, never where they would differ -------------------------
@@ -378,6 +641,33 @@ async def test_equal_values_of_other_types_are_prepared_apart(
         await client.call("SomeCustomAction", flag=True)
         await client.call("SomeCustomAction", flag="1")
     assert [r.url.params["flag"] for r in pbx.requests] == ["1", "true", "1"]
+
+
+async def test_ids_equal_in_python_but_sent_apart_are_prepared_apart(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    class Ticket:
+        """An id of the caller's own type: its text may change (hashed by identity)."""
+
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def __str__(self) -> str:
+            return str(self.number)
+
+    ticket = Ticket(7)
+    async with make_client() as client:
+        await client.call("GetQueues", 1)
+        await client.call("GetQueues", True)
+        await client.call("GetQueues", ticket)
+        ticket.number = 8
+        await client.call("GetQueues", ticket)
+    assert [r.url.path for r in pbx.requests] == [
+        "/api/3.0/GetQueues/1/json",
+        "/api/3.0/GetQueues/True/json",
+        "/api/3.0/GetQueues/7/json",
+        "/api/3.0/GetQueues/8/json",
+    ]
 
 
 async def test_a_view_never_reuses_its_parents_prepared_calls(
@@ -407,6 +697,36 @@ async def test_lists_and_dicts_are_prepared_every_time(
         await client.call("SomeCustomAction", users=users)
         assert client._prepared == {}
     assert [r.url.params.get_list("users[]") for r in pbx.requests] == [["a"], ["a", "b"]]
+
+
+async def test_calls_that_differ_in_any_argument_are_prepared_apart(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    pbx.answer(httpx.Response(200, json={"status": 1, "result": 1}))
+    async with make_client() as client:
+        await client.call("GetQueues", 3)
+        await client.call("GetQueues", 4)
+        await client.call("GetQueues", 4, version="4.1")
+        await client.call_raw("GetQueues", 4, version="4.1", format="xml")
+        await client.call("GetQueues", 4, version="4.1", timeout=7)
+        paths = [r.url.path for r in pbx.requests]
+        assert paths == [
+            "/api/3.0/GetQueues/3/json",
+            "/api/3.0/GetQueues/4/json",
+            "/api/4.1/GetQueues/4/json",
+            "/api/4.1/GetQueues/4/xml",
+            "/api/4.1/GetQueues/4/json",
+        ]
+        assert pbx.last.extensions["timeout"]["read"] == 7
+        assert pbx.requests[2].extensions["timeout"]["read"] != 7
+        pbx.answer(httpx.Response(503))
+        pbx.answers.pop(0)
+        with pytest.raises(DaktelaHTTPStatusError):
+            await client.call("GetQueues", 4, version="4.1", retries=0)
+        sent = len(pbx.requests)
+        with pytest.raises(DaktelaHTTPStatusError):
+            await client.call("GetQueues", 4, version="4.1", retries=2)
+        assert len(pbx.requests) - sent > 1
 
 
 async def test_prepared_calls_kept_are_bounded(pbx: FakePBX, make_client: MakeClient) -> None:
@@ -484,6 +804,21 @@ async def test_view_token_placement_and_headers_replace(
     assert pbx.last.headers.get_list("user-agent") == ["mine"]
 
 
+async def test_a_view_of_a_view_keeps_both_sets_of_headers(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    async with make_client(headers={"X-Site": "prague"}, token_in="cookie") as client:
+        view = client.with_options(headers={"X-Team": "ops"}).with_options(
+            headers={"X-Shift": "night"}, token_in="query"
+        )
+        await view.call("GetQueues")
+    assert pbx.last.headers["x-site"] == "prague"
+    assert pbx.last.headers["x-team"] == "ops"
+    assert pbx.last.headers["x-shift"] == "night"
+    assert pbx.last_query() == {"access_token": TOKEN}
+    assert "cookie" not in pbx.last.headers
+
+
 async def test_closing_a_view_leaves_the_parent_open(pbx: FakePBX, make_client: MakeClient) -> None:
     async with make_client() as client:
         async with client.with_options(timeout=5) as view:
@@ -515,6 +850,13 @@ def test_bad_view_options_are_usage_errors(options: dict[str, object], parameter
     assert info.value.parameter == parameter
 
 
+def test_a_bad_token_placement_of_a_view_is_explained() -> None:
+    client = DaktelaClient("https://pbx.example.com", TOKEN)
+    with pytest.raises(DaktelaUsageError) as info:
+        client.with_options(token_in="header")  # type: ignore[arg-type]
+    assert str(info.value) == "token_in must be 'query' or 'cookie', not 'header'"
+
+
 # --- from_env ---------------------------------------------------------------------------------
 
 PASSWORD = "s3cret-Pa55"
@@ -544,6 +886,31 @@ def test_from_env_with_login_and_password() -> None:
     assert client._token.value == expected
     assert client.api_version == "3.8"
     assert expected not in repr(client)
+
+
+def test_from_env_takes_empty_variables_for_unset() -> None:
+    client = DaktelaClient.from_env(
+        environ={
+            "DAKTELA_URL": "https://pbx.example.com",
+            "DAKTELA_TOKEN": TOKEN,
+            "DAKTELA_LOGIN": "",
+            "DAKTELA_PASSWORD": "",
+            "DAKTELA_API_VERSION": "",
+        }
+    )
+    assert client._token.value == TOKEN
+    assert client.api_version == "4.1"
+
+
+@pytest.mark.parametrize("other", ["DAKTELA_LOGIN", "DAKTELA_PASSWORD"])
+def test_from_env_refuses_a_token_with_either_credential(other: str) -> None:
+    environ = {"DAKTELA_URL": "https://pbx.example.com", "DAKTELA_TOKEN": TOKEN, other: "x"}
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient.from_env(environ=environ)
+    assert info.value.parameter == "DAKTELA_TOKEN"
+    assert str(info.value) == (
+        "set either DAKTELA_TOKEN or DAKTELA_LOGIN and DAKTELA_PASSWORD, not both"
+    )
 
 
 def test_from_env_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -612,7 +979,38 @@ def test_from_env_refuses_settings_it_reads_itself() -> None:
     with pytest.raises(DaktelaUsageError) as info:
         DaktelaClient.from_env(environ=environ, base_url="https://other.example.com")
     assert info.value.parameter == "base_url"
+    assert str(info.value) == (
+        "from_env reads base_url from the environment; pass it to DaktelaClient() instead"
+    )
+    with pytest.raises(DaktelaUsageError) as info:
+        DaktelaClient.from_env(environ=environ, token=TOKEN)
+    assert info.value.parameter == "token"
     with pytest.raises(DaktelaUsageError) as info:
         DaktelaClient.from_env(environ=environ, api_version="5.0")
     # An explicit bad argument is named as the argument, not as the variable.
     assert info.value.parameter == "api_version"
+
+
+# --- watch ------------------------------------------------------------------------------------
+
+
+def test_watch_hands_its_arguments_to_the_watcher() -> None:
+    client = DaktelaClient("https://pbx.example.com", TOKEN)
+    watcher = client.watch(["hajek"], stats=["summary"], stats_interval=9)
+    assert watcher.users == ("hajek",)
+    with pytest.raises(DaktelaUsageError) as info:
+        client.watch(["hajek"], stats=["bogus"])
+    assert info.value.parameter == "stats"
+    with pytest.raises(DaktelaUsageError) as info:
+        client.watch(["hajek"], poll_interval=-1)
+    assert info.value.parameter == "poll_interval"
+
+
+def test_every_section_is_bound_to_its_client() -> None:
+    client = DaktelaClient("https://pbx.example.com", TOKEN)
+    view = client.with_options(api_version="3.5")
+    for holder in (client, view):
+        for attr, cls in NAMESPACES.items():
+            namespace = getattr(holder, attr)
+            assert isinstance(namespace, cls)
+            assert repr(namespace) == f"<{cls.__name__} of {holder!r}>"

@@ -88,6 +88,10 @@ async def test_one_failing_agent_never_stops_the_others(fault: str) -> None:
             for login in healthy:
                 pbx.change(login, state)
             seen += await collect_until(events, has_all({(u, state) for u in healthy}))
+        if not of(SourceFailed, seen):
+            # On a loaded machine the healthy agents' changes may all come first: the
+            # order does not matter, only that they came and the bad one is reported.
+            seen += await collect_until(events, lambda s: bool(of(SourceFailed, s)), timeout=10)
         failed = of(SourceFailed, seen)
         assert [f.source for f in failed] == [f"agent:{bad}"]
         if fault == "logout":

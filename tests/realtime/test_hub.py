@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import anyio
 import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daktela_async import DaktelaUsageError
+from daktela_async import DaktelaUsageError, _hub
+from daktela_async._event import event_kinds
 from daktela_async._models import RTStatsQueue
 from daktela_async.realtime import (
     Event,
@@ -17,6 +21,7 @@ from daktela_async.realtime import (
     OverflowPolicy,
     QueueStatsChanged,
     SourceFailed,
+    SubscriberStats,
     SubscriberTooSlow,
 )
 from tests.realtime.support import until_failure
@@ -277,3 +282,122 @@ async def test_unknown_kinds_are_refused() -> None:
     with pytest.raises(DaktelaUsageError, match="one string"):
         hub.subscribe(kinds="agent_state")
     assert hub.subscribe(kinds=[SourceFailed, "queue_stats"]).wants(failed("x"))
+
+
+async def test_stats_count_what_each_policy_buffers_delivers_and_drops() -> None:
+    hub = Hub()
+    ring = hub.subscribe(maxsize=5, overflow="drop_oldest", name="ring")
+    latest = hub.subscribe(maxsize=5, overflow="latest", name="latest")
+    for i in range(4):
+        hub.publish(queue_event(str(i % 2), i))
+    assert ring.stats() == SubscriberStats(
+        name="ring", delivered=0, dropped=0, buffered=4, policy="drop_oldest"
+    )
+    assert latest.stats() == SubscriberStats(
+        name="latest", delivered=0, dropped=2, buffered=2, policy="latest"
+    )
+    assert repr(latest) == "<Subscription latest latest buffered=2>"
+    hub.close()
+    assert [e.seq async for e in ring] == [1, 2, 3, 4]
+    assert ring.stats().delivered == 4
+    assert ring.stats().buffered == 0
+
+
+async def test_latest_over_maxsize_keys_drops_the_oldest_key() -> None:
+    hub = Hub()
+    sub = hub.subscribe(maxsize=2, overflow="latest")
+    for queue in ("1", "2", "3"):
+        hub.publish(queue_event(queue, 0))
+    assert sub.stats().buffered == 2
+    assert sub.stats().dropped == 1
+    events = drain(sub)
+    assert isinstance(events[0], EventsDropped)
+    assert (events[0].seq, events[0].missed) == (1, 1)
+    assert [e.queue for e in events[1:] if isinstance(e, QueueStatsChanged)] == ["2", "3"]
+
+
+async def test_the_first_failure_a_subscription_is_closed_with_is_the_one_raised() -> None:
+    hub = Hub()
+    sub = hub.subscribe()
+    sub.close(DaktelaUsageError("first"))
+    sub.close(DaktelaUsageError("second"))
+    hub.close(DaktelaUsageError("third"))
+    with pytest.raises(DaktelaUsageError, match=r"^first$"):
+        await sub.__anext__()
+
+
+def test_unknown_kinds_are_refused_with_the_choices() -> None:
+    hub = Hub()
+    with pytest.raises(DaktelaUsageError) as caught:
+        hub.subscribe(kinds=["agent_sate"])
+    known = ", ".join(sorted(event_kinds()))
+    assert caught.value.message == (
+        f"unknown event kind 'agent_sate'; choose from {known} (or pass the event classes)"
+    )
+    assert caught.value.parameter == "kinds"
+    with pytest.raises(DaktelaUsageError) as caught:
+        hub.subscribe(kinds="agent_state")
+    assert caught.value.parameter == "kinds"
+
+
+NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+
+
+async def test_published_replayed_and_drop_notices_carry_the_hubs_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_hub, "_now", lambda: NOON)
+    hub = Hub(replay=lambda: [failed("agent:hajek"), failed("agent:novak")])
+    sub = hub.subscribe(maxsize=1)
+    hub.publish(queue_event("1", 0))
+    events = drain(sub)
+    # Both replayed events (seq 0) and the first published one did not fit in maxsize=1.
+    assert isinstance(events[0], EventsDropped)
+    assert (events[0].seq, events[0].missed) == (0, 2)
+    assert [e.seq for e in events[1:]] == [1]
+    assert [e.time for e in events] == [NOON, NOON]
+    # A later subscriber's replay is stamped with the current seq and the hub's time.
+    replayed = drain(hub.subscribe())
+    assert [(e.seq, e.time) for e in replayed] == [(1, NOON), (1, NOON)]
+
+
+async def test_replay_goes_through_the_subscriptions_filters() -> None:
+    hub = Hub(replay=lambda: [failed("a"), queue_event("1", 0), queue_event("2", 0)])
+    sub = hub.subscribe(kinds=["queue_stats"])
+    assert [e.queue for e in drain(sub) if isinstance(e, QueueStatsChanged)] == ["1", "2"]
+
+
+def test_subscriptions_are_named_in_order_unless_named() -> None:
+    hub = Hub()
+    assert hub.closed is False
+    names = [hub.subscribe().name, hub.subscribe(name="board").name, hub.subscribe().name]
+    assert names == ["subscriber-1", "board", "subscriber-3"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message", "parameter"),
+    [
+        (
+            {"overflow": "wait"},
+            "overflow must be one of drop_oldest, latest, block, not 'wait'",
+            "overflow",
+        ),
+        ({"maxsize": 0}, "maxsize must be at least 1", "maxsize"),
+        (
+            {"users": "hajek"},
+            "users must be a list of logins, not one string: write users=['hajek']",
+            "users",
+        ),
+    ],
+)
+def test_bad_options_are_refused_with_these_messages(
+    options: dict[str, Any], message: str, parameter: str
+) -> None:
+    hub = Hub()
+    with pytest.raises(DaktelaUsageError) as caught:
+        hub.subscribe(**options)
+    assert (caught.value.message, caught.value.parameter) == (message, parameter)
+    hub.close()
+    with pytest.raises(DaktelaUsageError) as caught:
+        hub.subscribe()
+    assert caught.value.message == "the watcher is closed"

@@ -411,3 +411,48 @@ async def test_today_needs_api_41(live_sim: Simulator) -> None:
     async with DaktelaClient(live_sim.url, live_sim.token, api_version="4.0") as old:
         with pytest.raises(DaktelaVersionError, match="StatsCalls"):
             old.watch(stats=["today"])
+
+
+OFFLINE = DaktelaClient("https://pbx.example", "token")
+
+
+@pytest.mark.parametrize(
+    ("page_size", "message"),
+    [
+        (True, "page_size must be a whole number"),
+        ("10", "page_size must be a whole number"),
+        (0, "page_size must be between 1 and 1000, not 0"),
+        (1001, "page_size must be between 1 and 1000, not 1001"),
+    ],
+)
+def test_bad_page_sizes_are_refused_with_these_messages(page_size: Any, message: str) -> None:
+    with pytest.raises(DaktelaUsageError) as caught:
+        TodayCalls(OFFLINE, page_size=page_size)
+    assert (caught.value.message, caught.value.parameter) == (message, "page_size")
+
+
+@pytest.mark.parametrize("page_size", [1, 1000])
+def test_page_sizes_from_1_to_1000_are_taken(page_size: int) -> None:
+    assert TodayCalls(OFFLINE, page_size=page_size).page_size == page_size
+
+
+def test_reset_makes_the_next_poll_read_the_whole_day_again() -> None:
+    counter = TodayCalls(OFFLINE, now=lambda: dt.datetime(2025, 3, 10, 15, 0))
+    midnight, end = dt.datetime(2025, 3, 10), dt.datetime(2025, 3, 10, 23, 59, 59)
+    assert counter.window() == (midnight, end)
+    assert counter.tally is not None
+    counter.tally.newest = dt.datetime(2025, 3, 10, 14, 30)
+    assert counter.window() == (dt.datetime(2025, 3, 10, 13, 30), end)
+    counter.reset()
+    assert counter.window() == (midnight, end)
+
+
+@pytest.mark.parametrize("threshold", [0, 0.5, 20])
+def test_any_finite_threshold_from_0_seconds_is_taken(threshold: float) -> None:
+    assert TodayCalls(OFFLINE, threshold=threshold).threshold == threshold
+
+
+def test_a_threshold_that_is_not_a_number_is_refused_naming_its_type() -> None:
+    with pytest.raises(DaktelaUsageError) as caught:
+        TodayCalls(OFFLINE, threshold=True)
+    assert caught.value.message == "service_level_threshold must be a number of seconds, not bool"

@@ -23,7 +23,17 @@ from daktela_async._models import (
     RTStatsSession,
     RTStatsSessions,
 )
-from daktela_async.realtime import STATS_SOURCES, QueueDay
+from daktela_async.realtime import (
+    STATS_SOURCES,
+    CallChanged,
+    Event,
+    PauseStatsChanged,
+    QueueDay,
+    QueueDayChanged,
+    QueueStatsChanged,
+    SessionChanged,
+)
+from daktela_async.realtime._diff import table_changes
 from daktela_async.sim import Simulator
 from tests.realtime.conftest import WATCH
 
@@ -98,3 +108,47 @@ async def test_unknown_or_unpolled_tables_are_refused(client: DaktelaClient) -> 
             watcher.table("queuez")
         with pytest.raises(DaktelaUsageError, match="does not poll 'calls'"):
             watcher.table("calls")
+
+
+# --- a table's rows to events ---------------------------------------------------------------
+
+
+def test_table_changes_are_new_changed_and_gone_rows_only() -> None:
+    before = {"1": "a", "2": "b", "3": "c"}
+    after = {"1": "a", "2": "B", "4": "d"}
+    assert list(table_changes(before, after)) == [
+        ("2", "b", "B"),
+        ("4", None, "d"),
+        ("3", "c", None),
+    ]
+    assert list(table_changes(after, dict(after))) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "field"),
+    [
+        ("queues", QueueStatsChanged, "queue"),
+        ("sessions", SessionChanged, "agent"),
+        ("calls", CallChanged, "call"),
+        ("pauses", PauseStatsChanged, "pause"),
+        ("today", QueueDayChanged, "queue"),
+    ],
+)
+async def test_each_tables_changes_become_its_own_events(
+    name: str, event: type[Event], field: str
+) -> None:
+    async with DaktelaClient("https://pbx.example", "token") as client:
+        stats = client.watch([], stats=[name], check_token=False)._stats
+        old, new, other = RTStatsQueue(id=1), RTStatsQueue(id=1, users_ready=2), RTStatsQueue(id=2)
+        events = stats._diff(name, {"1": old, "2": other})
+        events += stats._diff(name, {"1": new})
+        assert [
+            (type(e), getattr(e, field), e.previous, e.current)  # type: ignore[attr-defined]
+            for e in events
+        ] == [
+            (event, "1", None, old),
+            (event, "2", None, other),
+            (event, "1", old, new),
+            (event, "2", other, None),
+        ]
+        assert stats.tables[name] == {"1": new}

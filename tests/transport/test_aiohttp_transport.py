@@ -652,6 +652,17 @@ async def test_the_client_takes_the_fast_path_without_httpx_objects(server: Serv
     assert b"\r\nUser-Agent: daktela-async\r\n" in server.requests[0]
 
 
+async def test_a_views_headers_take_the_fast_path_too(server: Server) -> None:
+    async with client_for(server, headers={"X-Site": "prague"}) as client:
+        view = client.with_options(headers={"X-Team": "ops"})
+        assert await view.call("GetQueues", 3) == {"queue": "3"}
+        assert await client.call("GetQueues", 3) == {"queue": "3"}
+    through_view, direct = server.requests
+    assert b"\r\nX-Site: prague\r\nX-Team: ops\r\n" in through_view
+    assert b"\r\nX-Site: prague\r\n" in direct
+    assert b"X-Team" not in direct
+
+
 async def test_a_subclass_or_wrapper_gets_every_request(server: Server) -> None:
     # Someone counting (or changing) requests in handle_async_request must see them all:
     # the fast path is for the transport class of ours, exactly.

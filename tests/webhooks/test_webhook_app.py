@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, ItemsView, Iterator, Mapping
+from typing import Any, cast
 
 import anyio
+import anyio.lowlevel
 import httpx
+import orjson
 import pytest
+import trio
+import trio.testing
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
@@ -26,6 +30,7 @@ from daktela_async.webhooks import (
     WebhookApp,
     WebhookEvent,
 )
+from daktela_async.webhooks._app import MAX_BODY, Lookup
 from tests.webhooks.support import INCOMING, LINE, Recorder, client_for
 
 pytestmark = pytest.mark.anyio
@@ -447,3 +452,334 @@ async def test_webhook_events_reach_a_watchers_subscribers() -> None:
                         break
     assert isinstance(seen[-1], LineRinging)
     assert seen[-1].seq > first.seq
+
+
+# --- what the operator reads: exact log lines, counters, timings in virtual time ----------
+
+
+def in_virtual_time(scenario: Callable[[], Awaitable[None]]) -> None:
+    """Run *scenario* on trio with a clock that jumps every sleep: timings are exact."""
+    trio.run(scenario, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def logged(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == level]
+
+
+def answering(answer: object, after: float = 0.0) -> Lookup:
+    async def lookup(event: WebhookEvent) -> Mapping[str, object] | None:
+        await anyio.sleep(after)
+        return cast("Mapping[str, object] | None", answer)
+
+    return lookup
+
+
+def raising(exc: BaseException) -> Lookup:
+    async def lookup(event: WebhookEvent) -> Mapping[str, object] | None:
+        await anyio.lowlevel.checkpoint()
+        raise exc
+
+    return lookup
+
+
+class ItemsRaise(Mapping[str, object]):
+    """A mapping whose ``items()`` raises *exc* (the CRM's own code failing to flatten)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __getitem__(self, key: str) -> object:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["NAME"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def items(self) -> ItemsView[str, object]:
+        raise self.exc
+
+
+class NotAnError(BaseException):
+    """Neither an Exception nor a request to stop: still a failing answer."""
+
+
+CYCLE: dict[str, Any] = {}
+CYCLE["me"] = CYCLE
+FAILED = "lookup failed for incoming_call seq={seq}; answered {{}}"
+UNUSABLE = "lookup answer unusable for incoming_call seq={seq}; answered {{}}"
+LOOKUP_FAILED = "lookup failed, answered {}"
+
+
+@pytest.mark.parametrize(
+    ("lookup", "problem", "outcome", "elapsed", "counter"),
+    [
+        (None, None, "no lookup, answered {}", "0.0", "hooks"),
+        (answering(ANSWER, 0.25), None, "answered 2 keys", "250.0", "answered"),
+        (answering(None), None, "lookup returned None, answered {}", "0.0", "answered"),
+        (
+            answering(ANSWER, 10),
+            "lookup for incoming_call seq={seq} took longer than 0.5 s; cancelled, answered {{}}",
+            "lookup timed out, answered {}",
+            "500.0",
+            "timeouts",
+        ),
+        (raising(RuntimeError("CRM down")), FAILED, LOOKUP_FAILED, "0.0", "failures"),
+        (raising(GeneratorExit()), FAILED, LOOKUP_FAILED, "0.0", "failures"),
+        (
+            answering(42),
+            "lookup for incoming_call seq={seq} returned int, not a mapping; answered {{}}",
+            "lookup answer unusable, answered {}",
+            "0.0",
+            "failures",
+        ),
+        (
+            answering(CYCLE),
+            "lookup answer for incoming_call seq={seq} unusable (the answer is nested deeper "
+            "than 16 levels); answered {{}}",
+            "lookup answer unusable, answered {}",
+            "0.0",
+            "failures",
+        ),
+        (
+            answering(ItemsRaise(RuntimeError("cursor closed"))),
+            UNUSABLE,
+            "lookup answer unusable, answered {}",
+            "0.0",
+            "failures",
+        ),
+        (
+            answering(ItemsRaise(NotAnError())),
+            UNUSABLE,
+            "lookup answer unusable, answered {}",
+            "0.0",
+            "failures",
+        ),
+    ],
+    ids=[
+        "no-lookup",
+        "answer",
+        "none",
+        "timeout",
+        "error",
+        "base-exception",
+        "not-a-mapping",
+        "cycle",
+        "items-raise",
+        "items-raise-base",
+    ],
+)
+def test_each_outcome_is_logged_timed_and_counted(
+    lookup: Lookup | None,
+    problem: str | None,
+    outcome: str,
+    elapsed: str,
+    counter: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    app = WebhookApp(lookup, budget=0.5 if counter == "timeouts" else 1.0)
+
+    async def scenario() -> None:
+        async with client_for(app) as client:
+            for _ in range(2):
+                response = await client.get("/", params=hook())
+                assert response.status_code == 200
+                assert response.headers["content-type"] == "application/json"
+
+    in_virtual_time(scenario)
+    assert logged(caplog, logging.INFO) == [
+        f"incoming_call seq={seq} from 192.0.2.10: {outcome} in {elapsed} ms" for seq in (1, 2)
+    ]
+    problems = logged(caplog, logging.WARNING) + logged(caplog, logging.ERROR)
+    assert problems == ([] if problem is None else [problem.format(seq=1), problem.format(seq=2)])
+    assert getattr(app.stats, counter) == 2
+    assert app.stats.hooks == 2
+
+
+async def test_a_stop_request_while_flattening_the_answer_is_not_hidden() -> None:
+    stop = BaseExceptionGroup("crm", [SystemExit(3)])
+    app = WebhookApp(answering(ItemsRaise(stop)))
+    with pytest.raises(BaseExceptionGroup) as caught:
+        async with client_for(app) as client:
+            await client.get("/", params=hook())
+    assert caught.group_contains(SystemExit)
+
+
+async def test_line_hooks_are_logged_with_call_and_line_backslashes_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    async with client_for(WebhookApp()) as client:
+        await client.get("/", params={**hook("answer"), "idcall": "C:\\calls\\7", "line": "201"})
+    [message] = logged(caplog, logging.INFO)
+    assert message.startswith(
+        r"line_answered seq=1 call=C:\\calls\\7 line=201 from 192.0.2.10: no lookup, answered {}"
+    )
+
+
+async def test_refusals_are_logged_counted_and_answered_exactly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = WebhookApp(Recorder(ANSWER), secret=SECRET)
+    async with client_for(app) as client:
+        missing = await client.get("/", params=hook())
+        wrong = await client.get("/", params={**hook(), "secret": "guess"})
+        bad = await client.get("/", params={"callid": "1", "secret": SECRET})
+        worse = await client.get("/", params={"dnd": "1", "secret": SECRET})
+    assert [r.status_code for r in (missing, wrong, bad, worse)] == [403, 403, 400, 400]
+    assert "allow" not in bad.headers
+    assert bad.json() == {"error": "missing parameter 'dnd'"}
+    assert app.stats.forbidden == app.stats.rejected == 2
+    assert logged(caplog, logging.WARNING) == [
+        "hook from 192.0.2.10 refused: missing or wrong secret (answered 403)",
+        "hook from 192.0.2.10 refused: missing or wrong secret (answered 403)",
+        "bad hook from 192.0.2.10: missing parameter 'dnd' (answered 400)",
+        "bad hook from 192.0.2.10: missing parameter 'callid' (answered 400)",
+    ]
+    outside = WebhookApp(allow=["10.0.0.0/8"])
+    async with client_for(outside) as client:
+        assert (await client.get("/", params=hook())).status_code == 403
+    assert logged(caplog, logging.WARNING)[-1] == (
+        "hook from 192.0.2.10 refused: address not in the allow-list (answered 403)"
+    )
+
+
+async def test_a_custom_secret_parameter_is_checked_and_dropped() -> None:
+    lookup = Recorder(ANSWER)
+    app = WebhookApp(lookup, secret=SECRET, secret_param="key")
+    async with client_for(app) as client:
+        good = await client.get("/", params={**hook(), "key": SECRET, "tenant": "a"})
+        bad = await client.get("/", params={**hook(), "secret": SECRET})
+    assert [good.status_code, bad.status_code] == [200, 403]
+    assert lookup.events[0].extra == {"tenant": "a"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lookup": "module:function"}, "lookup must be an async callable"),
+        ({"budget": 0}, "budget must be a positive number of seconds, not 0"),
+        ({"secret": ""}, "secret must not be empty"),
+        ({"allow": ["10.0.0.0/8", "nope"]}, "allow: 'nope' is not an IP address or network"),
+    ],
+)
+def test_bad_settings_are_refused_with_these_messages(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(DaktelaUsageError) as caught:
+        WebhookApp(**kwargs)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({}, "<WebhookApp budget=1.5s protected=no>"),
+        ({"secret": SECRET}, "<WebhookApp budget=1.5s protected=secret>"),
+        ({"allow": "10.0.0.1"}, "<WebhookApp budget=1.5s protected=allow-list>"),
+    ],
+)
+def test_repr_says_what_protects_the_app(kwargs: dict[str, Any], text: str) -> None:
+    assert repr(WebhookApp(**kwargs)) == text
+
+
+class RaisingHub(Hub):
+    def publish(self, event: Event) -> Event:
+        raise RuntimeError("hub broken")
+
+
+async def test_a_failing_hub_does_not_cost_the_pbx_its_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lookup = Recorder(ANSWER)
+    async with client_for(WebhookApp(lookup, hub=RaisingHub())) as client:
+        response = await client.get("/", params=hook())
+    assert (response.status_code, response.json()) == (200, ANSWER)
+    assert [e.seq for e in lookup.events] == [0]
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.getMessage() == "publishing incoming_call failed"
+    assert error.exc_info is not None
+
+
+async def raw_request(
+    app: WebhookApp, scope: dict[str, Any], messages: list[dict[str, Any]]
+) -> tuple[int, bytes]:
+    """Call *app* with a bare ASGI *scope*, the request's *messages*; status and body."""
+    incoming = iter(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> Any:
+        return next(incoming, {"type": "http.disconnect"})
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    base = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []}
+    await app({**base, **scope}, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def test_a_request_without_a_client_address_is_served_unless_an_allow_list_is_set(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scope = {"query_string": b"callid=1&dnd=2", "client": None}
+    assert await raw_request(WebhookApp(), scope, []) == (200, b"{}")
+    assert await raw_request(WebhookApp(allow="10.0.0.1"), scope, []) == (
+        403,
+        b'{"error":"forbidden"}',
+    )
+    assert logged(caplog, logging.WARNING) == [
+        "hook from None refused: address not in the allow-list (answered 403)"
+    ]
+
+
+async def test_a_client_leaving_before_the_body_ended_gets_a_400() -> None:
+    scope = {"method": "POST", "headers": [(b"content-type", _FORM.encode())]}
+    first = {"type": "http.request", "body": b"callid=1", "more_body": True}
+    status, body = await raw_request(WebhookApp(), scope, [first])
+    assert (status, orjson.loads(body)) == (
+        400,
+        {"error": "the client disconnected before the body ended"},
+    )
+
+
+async def test_websockets_are_closed_with_policy_violation() -> None:
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}  # pragma: no cover - never read
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await WebhookApp()({"type": "websocket"}, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def test_post_forms_are_read_as_browsers_and_proxies_send_them() -> None:
+    lookup = Recorder(ANSWER)
+    app = WebhookApp(lookup)
+    form = {"content-type": f"{_FORM}; charset=UTF-8"}
+    async with client_for(app) as client:
+        charset = await client.post("/", content=b"callid=1&dnd=", headers=form)
+        latin = await client.post("/", content=b"callid=J\xe1n&dnd=2", headers=form)
+        untyped = await client.post("/", content=b"callid=1&dnd=2")
+    assert [charset.status_code, latin.status_code, untyped.status_code] == [200, 200, 400]
+    assert untyped.json() == {"error": f"a POST body must be {_FORM}"}
+    assert [(e.caller, e.did) for e in lookup.events if isinstance(e, IncomingCall)] == [
+        ("1", ""),
+        ("J\ufffdn", "2"),
+    ]
+
+
+async def test_a_post_body_of_exactly_the_limit_is_read() -> None:
+    lookup = Recorder(ANSWER)
+    body = b"callid=1&dnd=2&pad="
+    body += b"x" * (MAX_BODY - len(body))
+    async with client_for(WebhookApp(lookup)) as client:
+        response = await client.post("/", content=body, headers={"content-type": _FORM})
+    assert response.status_code == 200
+    assert len(lookup.events) == 1

@@ -202,3 +202,70 @@ def test_flatten_always_gives_flat_strings_without_control_characters(
         assert isinstance(key, str)
         assert isinstance(value, str)
         assert not any(ord(c) < 32 or ord(c) == 127 for c in key + value)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            [*INCOMING.items(), *line("answer")],
+            "parameters of the incoming hook (callid, dnd) and of the line hooks "
+            "(callerId, calleeId, line, idcall, action) are mixed",
+        ),
+        (
+            [("tenant", "a")],
+            "not a Daktela hook: expected callid and dnd (incoming call), or callerId, "
+            "calleeId, line, idcall and action (line hooks)",
+        ),
+        (list(LINE.items()), "missing parameter 'action'"),
+        (line("answer", idcall=""), "parameter 'idcall' must not be empty"),
+        ([(k, v) for k, v in line("answer") if k != "line"], "missing parameter line"),
+        (
+            [(k, v) for k, v in line("answer") if k not in ("line", "callerId")],
+            "missing parameters callerId, line",
+        ),
+    ],
+)
+def test_bad_hooks_are_refused_with_these_exact_messages(
+    params: list[tuple[str, str]], message: str
+) -> None:
+    # The message is the 400 answer's "error": what the operator reads in the PBX's log.
+    with pytest.raises(DaktelaUsageError) as caught:
+        parse_hook(params)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("action", "shown"),
+    [("p" * 40, repr("p" * 40)), ("p" * 41, repr("p" * 40 + "..."))],
+)
+def test_a_bad_action_is_quoted_whole_up_to_40_characters(action: str, shown: str) -> None:
+    with pytest.raises(DaktelaUsageError) as caught:
+        parse_hook(line(action))
+    assert caught.value.message == f"action must be ringing, answer or hangup, not {shown}"
+
+
+def test_flatten_keeps_empty_nested_values_as_empty_strings() -> None:
+    answer = {"PHONES": [], "CONTACT": {}, "NAME": "Jan"}
+    assert flatten_answer(answer) == {"PHONES": "", "CONTACT": "", "NAME": "Jan"}
+
+
+def test_flatten_decodes_bytes_that_are_not_utf8_with_replacement_characters() -> None:
+    assert flatten_answer({"NAME": b"Jan \xff", "NOTE": bytearray(b"\xc5\xbe")}) == {
+        "NAME": "Jan \ufffd",
+        "NOTE": "\u017e",
+    }
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """An answer of *levels* mappings, each inside the one before."""
+    answer: dict[str, Any] = {"LEAF": "x"}
+    for _ in range(levels - 1):
+        answer = {"N": answer}
+    return answer
+
+
+def test_flatten_accepts_16_levels_below_the_answer_and_refuses_17() -> None:
+    assert flatten_answer(nested(17)) == {"N." * 16 + "LEAF": "x"}
+    with pytest.raises(ValueError, match="nested deeper than 16 levels"):
+        flatten_answer(nested(18))
