@@ -1064,7 +1064,7 @@ async def test_a_stats_answer_the_model_cannot_read_names_the_action_without_the
                     break
     assert failed is not None
     assert failed.error_type == "DaktelaDecodeError"
-    assert "RTStatsQueuesSummary" in failed.error
+    assert "cannot decode the RTStatsQueuesSummary result" in failed.error
     assert "users_total" in failed.error
     assert TOKEN not in failed.error
     assert TOKEN[:36] not in failed.error
