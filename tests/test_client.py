@@ -1014,3 +1014,72 @@ def test_every_section_is_bound_to_its_client() -> None:
             namespace = getattr(holder, attr)
             assert isinstance(namespace, cls)
             assert repr(namespace) == f"<{cls.__name__} of {holder!r}>"
+
+
+# --- prepared calls: what preparing does, done once -----------------------------------------
+
+
+async def test_an_identical_call_is_checked_and_encoded_once(
+    pbx: FakePBX, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import daktela_async._client as client_module
+    from daktela_async._transport._request import check_params as real
+
+    checked: list[str] = []
+
+    def counting(spec: object, params: object, **kwargs: object) -> object:
+        checked.append(getattr(spec, "name", "?"))
+        return real(spec, params, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client_module, "check_params", counting)
+    async with make_client() as client:
+        for _ in range(3):
+            await client.call("RTUserState", user="hajek", hash="abc")
+        await client.call("RTUserState", user="novak", hash="abc")
+    assert checked == ["RTUserState", "RTUserState"]
+    assert len(pbx.requests) == 4
+
+
+async def test_an_unhashable_policy_is_prepared_every_time_not_refused(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    class Unhashable(RetryPolicy):
+        __hash__ = None  # type: ignore[assignment]
+
+    async with make_client() as client:
+        policy = Unhashable(max_attempts=1)
+        await client.call("GetQueues", retries=policy)
+        await client.call("GetQueues", retries=policy)
+        assert client._prepared == {}
+    assert len(pbx.requests) == 2
+
+
+async def test_the_shown_url_puts_the_redacted_token_after_the_query(
+    pbx: FakePBX, make_client: MakeClient
+) -> None:
+    pbx.answer(httpx.Response(503))
+    async with make_client(retries=0) as client:
+        with pytest.raises(DaktelaHTTPStatusError) as with_query:
+            await client.call("SomeCustomAction", x="1")
+        with pytest.raises(DaktelaHTTPStatusError) as without:
+            await client.call("SomeCustomAction")
+    assert with_query.value.url.endswith("/SomeCustomAction/json?x=1&access_token=***")
+    assert without.value.url.endswith("/SomeCustomAction/json?access_token=***")
+
+
+async def test_a_url_too_long_names_the_action_and_its_length(make_client: MakeClient) -> None:
+    async with make_client() as client:
+        with pytest.raises(DaktelaUsageError) as refused:
+            await client.call("SomeCustomAction", pad="x" * 70_000)
+    assert refused.value.action == "SomeCustomAction"
+    assert str(refused.value).startswith("SomeCustomAction: the request URL would be ")
+    assert "characters long, more than 65536; send fewer or shorter parameters" in str(
+        refused.value
+    )
+
+
+def test_timeout_none_on_the_client_means_the_defaults() -> None:
+    # On a call, None disables every timeout; on the client it is the defaults.
+    client = DaktelaClient("https://pbx.example.com", TOKEN, timeout=None)
+    assert client.timeouts == Timeouts()
+    assert client.timeouts.read is not None

@@ -35,6 +35,7 @@ from daktela_async.realtime import (
     AgentCallStarted,
     AgentStateChanged,
     Backoff,
+    Event,
     Hub,
     QueueLoginChanged,
     QueuesSummaryChanged,
@@ -48,7 +49,7 @@ from daktela_async.realtime._diff import agent_events, same_agent_state, same_on
 from daktela_async.realtime._health import OutageGate, Source, TokenCheck
 from tests.realtime.conftest import FAST_BACKOFF
 from tests.realtime.pbx import ScriptedPBX
-from tests.realtime.support import until_failure
+from tests.realtime.support import collect_until, until_failure
 from tests.realtime.test_hub import drain, queue_event
 from tests.support import TOKEN
 
@@ -1068,3 +1069,61 @@ async def test_a_stats_answer_the_model_cannot_read_names_the_action_without_the
     assert "users_total" in failed.error
     assert TOKEN not in failed.error
     assert TOKEN[:36] not in failed.error
+
+
+# --- the fleet's hooks (a lease taken or lost) -----------------------------------------------
+
+
+async def test_a_fleet_watches_and_unwatches_agents_before_and_after_the_start() -> None:
+    pbx = ScriptedPBX(["a1", "a2", "a3"])
+
+    def state_of(login: str) -> Callable[[list[Event]], bool]:
+        return lambda seen: any(getattr(e, "user", None) == login for e in seen)
+
+    async with pbx.client() as client:
+        w = client.watch([], check_token=False, **WATCH)
+        w._watch("a1")
+        w._watch("a1")  # a lease taken twice: watched once
+        w._watch("a2")
+        w._unwatch("a2")  # its lease lost before the start: never polled
+        assert w.users == ("a1",)
+        async with w, w.subscribe() as events:
+            await collect_until(events, state_of("a1"), timeout=30)
+            w._watch("a3")  # after the start: polled at once
+            await collect_until(events, state_of("a3"), timeout=30)
+            w._unwatch("a1")  # polling stops and its state is forgotten
+            assert "a1" not in w.snapshot()
+            assert set(w.users) == {"a3"}
+
+            def asked_for(login: str) -> int:
+                return sum(1 for _, params in pbx.requests if params.get("user") == login)
+
+            polled = asked_for("a1")
+            await anyio.sleep(10)
+            assert asked_for("a1") == polled  # a1 asks no more
+    assert pbx.count("RTUserState", held=False) >= 2
+    assert all(params.get("user") != "a2" for _, params in pbx.requests)
+
+
+async def test_pausing_the_stats_stops_their_pollers_and_forgets_the_tables() -> None:
+    pbx = CountingPBX([])
+
+    def summary(seen: list[Event]) -> bool:
+        return any(isinstance(e, QueuesSummaryChanged) for e in seen)
+
+    async with (
+        pbx.client() as client,
+        client.watch([], stats=["summary"], stats_interval=1.0, check_token=False, **WATCH) as w,
+        w.subscribe() as events,
+    ):
+        await collect_until(events, summary, timeout=30)
+        assert "stats:summary" in w._core.sources
+        w._pause_stats()
+        asked = pbx.answers
+        await anyio.sleep(5)
+        assert pbx.answers == asked  # no poller runs
+        assert w.table("summary") == {}
+        assert "stats:summary" not in w._core.sources
+        w._resume_stats()  # the lease came back
+        await collect_until(events, summary, timeout=30)
+        assert pbx.answers > asked
