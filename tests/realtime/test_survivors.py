@@ -28,6 +28,7 @@ from daktela_async import (
     DaktelaHTTPStatusError,
     DaktelaUsageError,
     DaktelaVersionError,
+    PoolLimits,
 )
 from daktela_async._models import AgentState, RTStatsQueue, RTStatsQueuesSummary, structure
 from daktela_async.realtime import (
@@ -1127,3 +1128,60 @@ async def test_pausing_the_stats_stops_their_pollers_and_forgets_the_tables() ->
         w._resume_stats()  # the lease came back
         await collect_until(events, summary, timeout=30)
         assert pbx.answers > asked
+
+
+# --- watcher settings a reader sees --------------------------------------------------------
+
+
+async def test_the_pool_capacity_warning_is_said_once_when_the_polls_outgrow_the_pool(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Two connections are kept for the canary and a probe: 3 agents fit 5, 4 do not.
+    pbx = ScriptedPBX(["a1", "a2", "a3", "a4", "a5"])
+    limits = PoolLimits(shard_connections=5, max_shards=1)
+    caplog.set_level(logging.WARNING, logger="daktela_async")
+    async with pbx.client(limits=limits) as client:
+        w = client.watch(["a1", "a2", "a3"], check_token=False, **WATCH)
+        async with w:
+            assert not [r for r in caplog.records if "connections" in r.getMessage()]
+            w._watch("a4")
+            w._watch("a5")
+    warnings = [r.getMessage() for r in caplog.records if "connections" in r.getMessage()]
+    assert warnings == [
+        "4 agents' held polls need as many connections, and the pool has 5: requests "
+        "beyond it wait for a free one (give the client PoolLimits(max_shards=...) for more)"
+    ]
+
+
+async def test_a_subscription_keeps_to_its_kinds_and_users() -> None:
+    pbx = ScriptedPBX(["a1", "a2"])
+    async with (
+        pbx.client() as client,
+        client.watch(["a1", "a2"], check_token=False, **WATCH) as w,
+        w.subscribe(users=["a1"]) as only_a1,
+        w.subscribe(kinds=["source_failed"]) as only_failures,
+        w.subscribe() as everything,
+    ):
+        await collect_until(everything, lambda s: len({getattr(e, "user", "") for e in s}) >= 2)
+        pbx.change("a2", "Paused")
+        pbx.change("a1", "Paused")
+        await collect_until(
+            everything,
+            lambda s: any(getattr(e, "user", None) == "a1" for e in s),
+            timeout=30,
+        )
+        got = drain(only_a1)
+        assert got
+        assert {getattr(e, "user", None) for e in got} == {"a1"}
+        assert drain(only_failures) == []
+
+
+async def test_stats_paused_before_the_start_are_not_polled_at_the_start() -> None:
+    pbx = CountingPBX([])
+    async with pbx.client() as client:
+        w = client.watch([], stats=["summary"], stats_interval=1.0, check_token=False, **WATCH)
+        w._pause_stats()  # the stats lease is another member's: no source yet, no error
+        async with w:
+            await anyio.sleep(5)
+            assert pbx.answers == 0
+            assert "stats:summary" not in w._core.sources
