@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from .._errors import DaktelaUsageError
+
 __all__ = ["SimClock", "TimerHandle", "TimerHeap", "fmt", "fmt_opt", "local_now", "parse_dt"]
 
 _FORMAT: Final = "%Y-%m-%d %H:%M:%S"
@@ -61,7 +63,7 @@ class SimClock:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if speed < 0:
-            raise ValueError("speed must be >= 0")
+            raise DaktelaUsageError("speed must be >= 0", parameter="speed")
         self._monotonic = monotonic
         self._origin_real = monotonic()
         self._origin_sim = float(int(local_now() if start is None else start))
@@ -82,11 +84,11 @@ class SimClock:
         """Move simulated time forward by *seconds*.
 
         Raises:
-            ValueError: *seconds* is negative, NaN or infinite (a NaN clock would make
+            DaktelaUsageError: *seconds* is negative, NaN or infinite (a NaN clock would make
                 every later time and timer wrong for good).
         """
         if not (math.isfinite(seconds) and seconds >= 0):
-            raise ValueError(
+            raise DaktelaUsageError(
                 f"seconds must be a finite number >= 0 (time only moves forward), not {seconds!r}"
             )
         self._origin_sim += seconds

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .._errors import DaktelaUsageError
 from ._app import SimContext
 
 __all__ = ["SimServer"]
@@ -87,11 +88,12 @@ class SimServer:
         """Start serving and wait until connections are accepted; returns the port.
 
         Raises:
-            RuntimeError: Already running, or the server did not come up (for example
+            DaktelaUsageError: Already running.
+            RuntimeError: The server did not come up (for example
                 the port is taken).
         """
         if self._thread is not None:
-            raise RuntimeError("the simulator server is already running")
+            raise DaktelaUsageError("the simulator server is already running")
         self._ready.clear()
         self._error = None
         self._thread = threading.Thread(target=self._run, name="daktela-sim", daemon=True)

@@ -212,3 +212,17 @@ def test_sim_does_not_warn_on_loopback(
     monkeypatch.setattr("daktela_async.sim.Simulator", _NoServer)
     assert sim_cli.main(["--host", host]) == 1
     assert "warning" not in capsys.readouterr().err
+
+
+def test_bad_simulator_settings_are_usage_errors() -> None:
+    from daktela_async import DaktelaUsageError
+    from daktela_async.sim._clock import SimClock
+
+    with pytest.raises(DaktelaUsageError, match="speed"):
+        SimClock(speed=-1)
+    with pytest.raises(DaktelaUsageError, match="finite"):
+        SimClock(speed=0).advance(math.nan)
+    with pytest.raises(DaktelaUsageError, match="agents"):
+        Simulator(agents=-1)
+    with Simulator(agents=1, queues=1) as sim, pytest.raises(DaktelaUsageError, match="running"):
+        sim._server.start()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._errors import DaktelaUsageError
 from .._clock import SimClock, fmt
 from .._model import Extension, Field, Pause, Status
 from .activities import ActivitiesMixin
@@ -175,7 +176,7 @@ class SimState(
         password: str = "daktela",  # noqa: S107 (the simulator's documented default)
     ) -> None:
         if agents < 0 or queues < 1:
-            raise ValueError("need agents >= 0 and queues >= 1")
+            raise DaktelaUsageError("need agents >= 0 and queues >= 1")
         super().__init__(seed=seed, clock=clock)
         self._populate(agents, queues, login, password, records)
         if logged_in:
