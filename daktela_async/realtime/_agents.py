@@ -92,7 +92,7 @@ class Agents:
             periodic=lambda: bool(self._scopes) and not self.gate.closed,
             ready=lambda: not self.gate.closed,
             on_outage=self._canary_failed,
-            on_refused=lambda error, verdict: core.stop(error, verdict, self.source),
+            on_refused=lambda error, verdict: core.stop(error, verdict),
             on_answer=self._canary_answered,
         )
 
@@ -137,7 +137,7 @@ class Agents:
         self.states.pop(user, None)
         self._partial.discard(user)
         self._suspects.discard(user)
-        self._inflight.pop(user, None)
+        # Its entry in _inflight goes as the cancelled request unwinds (_request's finally).
         self._core.sources.pop(f"agent:{user}", None)
 
     async def _run(self, user: str, scope: anyio.CancelScope) -> None:
@@ -170,7 +170,7 @@ class Agents:
                     continue
                 source = self._core.source(name)
                 if verdict in (Verdict.AUTH, Verdict.USAGE):
-                    self._core.stop(exc, verdict, source)
+                    self._core.stop(exc, verdict)
                     return
                 # About this agent (or an outage the prober has disproved for it): its
                 # own source and backoff; the others carry on.
@@ -187,7 +187,7 @@ class Agents:
                 # the outage supersedes it, and the next request starts afresh.
                 hash = None
                 continue
-            self._answered(name)
+            self._answered(user, name)
             if not interval and state.hash is None:
                 interval = True
                 _log.warning(
@@ -250,9 +250,9 @@ class Agents:
         )
         return state
 
-    def _answered(self, name: str) -> None:
+    def _answered(self, user: str, name: str) -> None:
         self.source.last_success = anyio.current_time()
-        self._suspects.discard(name.partition(":")[2])
+        self._suspects.discard(user)
         source = self._core.sources.get(name)
         if source is not None and source.failures:
             source.succeeded()
@@ -332,7 +332,7 @@ class Agents:
                     continue
                 if verdict is not Verdict.AGENT or isinstance(exc, DaktelaAPIError):
                     # The probe asks with nothing but the token: a status 0 refuses it.
-                    self._core.stop(exc, _final(verdict), self.source)
+                    self._core.stop(exc, _final(verdict))
                     return
                 # A 500 or a garbled body: the PBX answers, so it is reachable again.
                 bulk = None
@@ -364,7 +364,8 @@ class Agents:
             # time for a long answer (every logged-in agent).
             timeouts = attrs.evolve(self._settings.probe, deadline=self._client.timeouts.deadline)
             result = await self._client.call("RTUsersState", retries=0, timeout=timeouts)
-            return structure_agent_states(result if result else {}, secret=self._client._token)
+            # An empty result ([] from PHP, or null) is no one logged in: it reads as {}.
+            return structure_agent_states(result, secret=self._client._token)
         except DaktelaError as exc:
             if classify(exc) is Verdict.OUTAGE:
                 raise

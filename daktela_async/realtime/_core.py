@@ -48,19 +48,19 @@ STATS_SOURCES: Final = {
 DEFAULT_INTERVALS: Final[Mapping[str, float]] = {"today": TODAY_INTERVAL}
 
 
-def check_logins(users: object, parameter: str = "users") -> list[str]:
-    """*users* as a list of distinct logins, or a :class:`DaktelaUsageError`.
+def check_logins(users: object, parameter: str = "users", noun: str = "logins") -> list[str]:
+    """*users* as a list of distinct logins (or other *noun*), or a :class:`DaktelaUsageError`.
 
     A single string is refused: iterating ``"hajek"`` would watch ``h``, ``a``, ``j``...
     """
     if isinstance(users, str | bytes):
         raise DaktelaUsageError(
-            f"{parameter} must be a list of logins, not one string: write {parameter}=[{users!r}]",
+            f"{parameter} must be a list of {noun}, not one string: write {parameter}=[{users!r}]",
             parameter=parameter,
         )
     if not isinstance(users, Iterable):
         raise DaktelaUsageError(
-            f"{parameter} must be an iterable of logins, not {type(users).__name__}",
+            f"{parameter} must be an iterable of {noun}, not {type(users).__name__}",
             parameter=parameter,
         )
     logins = list(users)
@@ -147,7 +147,7 @@ class Settings:
         service_level_threshold: object,
     ) -> Settings:
         """Check every setting against the client; raise :class:`DaktelaUsageError` early."""
-        names = check_logins(stats, "stats")
+        names = check_logins(stats, "stats", "stats names")
         _known_stats(names, "stats")
         if users:
             check_version(client, "RTUserState", "watching agents")
@@ -224,7 +224,7 @@ class Core:
         client: DaktelaClient,
         settings: Settings,
         hub: Hub,
-        stop: Callable[[DaktelaError, Verdict, Source], None],
+        stop: Callable[[DaktelaError, Verdict], None],
         suspect_token: Callable[[], None],
     ) -> None:
         self.client = client
@@ -241,6 +241,6 @@ class Core:
             source = self.sources[name] = Source(name, self.hub)
         return source
 
-    def stop(self, error: DaktelaError, verdict: Verdict, source: Source) -> None:
-        """Stop every source for good (``AUTH`` or ``USAGE``); *source* met *error*."""
-        self._stop(error, verdict, source)
+    def stop(self, error: DaktelaError, verdict: Verdict) -> None:
+        """Stop every source for good (``AUTH`` or ``USAGE``): *error* is final."""
+        self._stop(error, verdict)

@@ -85,7 +85,7 @@ class StatsTables:
             except DaktelaError as exc:
                 verdict = classify(exc)
                 if verdict in (Verdict.AUTH, Verdict.USAGE):
-                    self._core.stop(exc, verdict, source)
+                    self._core.stop(exc, verdict)
                     return
                 if isinstance(exc, DaktelaAPIError) and not source.failures:
                     # Stats take no agent: a status 0 is about the token, or this table.

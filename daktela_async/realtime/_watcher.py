@@ -43,7 +43,7 @@ from .._transport._request import version_key
 from ._agents import Agents
 from ._core import STATS_SOURCES, Core, Settings, check_logins, check_version
 from ._events import AgentStateChanged
-from ._health import Backoff, Source, SourceStats, Verdict, classify
+from ._health import Backoff, SourceStats, Verdict, classify
 from ._stats import StatsTables
 from ._today import SERVICE_LEVEL_THRESHOLD, QueueDay
 
@@ -280,7 +280,7 @@ class Watcher:
             verdict = classify(exc)
             if verdict in (Verdict.AUTH, Verdict.USAGE) or isinstance(exc, DaktelaAPIError):
                 # GetUser takes nothing but the token: a status 0 refuses the token.
-                self._stop(exc, Verdict.USAGE if verdict is Verdict.USAGE else Verdict.AUTH, source)
+                self._stop(exc, Verdict.USAGE if verdict is Verdict.USAGE else Verdict.AUTH)
                 return False
             # An outage or a garbled answer says nothing about the token: the polls meet it.
             return True
@@ -290,7 +290,7 @@ class Watcher:
     def _suspect_token(self) -> None:
         self._agents.canary.suspect()
 
-    def _stop(self, error: DaktelaError, verdict: Verdict, source: Source) -> None:
+    def _stop(self, error: DaktelaError, verdict: Verdict) -> None:
         """Stop for good: one final :class:`SourceFailed`, then every subscription raises."""
         if self._stopped:
             return
@@ -358,7 +358,8 @@ class Watcher:
     def _replay(self) -> Iterator[Event]:
         # A subscriber joining during an outage learns of it first.
         for source in self._core.sources.values():
-            if source.last_failure is not None and source.failing:
+            # Kept only while failing: an answer (succeeded) or reset() clears it.
+            if source.last_failure is not None:
                 yield source.last_failure
         for user, state in self._agents.states.items():
             yield AgentStateChanged(user=user, previous=None, current=state)

@@ -22,6 +22,10 @@ from tests.support import TOKEN
 Outage = Literal["refuse", "503", "hang"]
 AgentFault = Literal["500", "garbage", "nohash", "flap"]
 
+#: Requests at one virtual instant beyond which the client is spinning (no real watcher
+#: sends this many without a clock tick: 200 agents' first and held polls are 400).
+SPIN_LIMIT = 5000
+
 BAD_TOKEN = "Uživatel neexistuje"
 NOT_LOGGED = "Agent není přihlášen do Call Centra"
 
@@ -32,6 +36,16 @@ def _envelope(result: Any) -> httpx.Response:
 
 def _error(message: str) -> httpx.Response:
     return httpx.Response(200, json={"status": 0, "error": message})
+
+
+class Spinning(BaseException):
+    """The client sent :data:`SPIN_LIMIT` requests without letting the clock move.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: no ``except Exception`` in the
+    client turns it into a transport error, so it ends the test at once instead of
+    letting a busy loop run until the test's wall-clock timeout (under trio's
+    ``MockClock`` a loop that never sleeps also stops virtual time).
+    """
 
 
 class ScriptedPBX:
@@ -61,6 +75,8 @@ class ScriptedPBX:
         self.unheld_in_flight = 0
         self.unheld_peak = 0
         self.on_request: Callable[[str, dict[str, Any]], None] | None = None
+        self._instant = -1.0
+        self._at_instant = 0
 
     # --- what tests change ----------------------------------------------------------------
 
@@ -132,6 +148,12 @@ class ScriptedPBX:
         params = parse_php_query(request.url.query.decode())
         params.pop("access_token", None)
         self.requests.append((action, params))
+        now = anyio.current_time()
+        if now != self._instant:
+            self._instant, self._at_instant = now, 0
+        self._at_instant += 1
+        if self._at_instant > SPIN_LIMIT:
+            raise Spinning(f"{SPIN_LIMIT} requests at t={now}, the last {action} {params}")
         if self.on_request is not None:
             self.on_request(action, params)
         unheld = action == "RTUserState" and "hash" not in params

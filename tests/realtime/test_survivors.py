@@ -153,6 +153,12 @@ async def test_removing_every_agent_during_an_outage_reopens_the_gate() -> None:
                 if isinstance(event, AgentStateChanged) and event.user == "novak":
                     break
         assert watcher.snapshot().keys() == {"novak"}
+        # The outage was forgotten, not recovered from: a late subscriber hears nothing of it.
+        async with watcher.subscribe() as late:
+            replayed = drain(late)
+        assert [(type(e), getattr(e, "user", None)) for e in replayed] == [
+            (AgentStateChanged, "novak")
+        ]
 
 
 async def test_a_server_that_does_not_hold_is_asked_once_per_gap() -> None:
