@@ -201,6 +201,8 @@ MUTANT_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         # (test_watcher.py, test_failure_model.py) every mutant of the poll loop cost
         # about a minute, and the run did not fit in an hour on two cores.
         (
+            "tests/realtime/test_agents.py",
+            "tests/realtime/test_settings.py",
             "tests/realtime/test_watcher_table.py",
             "tests/realtime/test_survivors.py",
             "tests/realtime/test_unchanged_answers.py",
@@ -486,21 +488,6 @@ EQUIVALENT_MUTANTS: dict[str, str] = {
     "daktela_async.realtime._health.xǁSourceǁreset__mutmut_3": (
         "outage_started is only read through `or`: '' is as false as None"
     ),
-    "daktela_async.realtime._health.xǁSourceǁreset__mutmut_4": (
-        "last_failure is read only while failing, and a reset source is not failing"
-    ),
-    "daktela_async.realtime._core.xǁCoreǁstop__mutmut_3": (
-        "Watcher._stop never reads the source it is given"
-    ),
-    "daktela_async.realtime._stats.xǁStatsTablesǁpoll__mutmut_41": (
-        "Watcher._stop never reads the source it is given"
-    ),
-    "daktela_async.realtime._agents.xǁAgentsǁremove__mutmut_9": (
-        "a removed agent's state is gone, so _partial is not read until it is reset"
-    ),
-    "daktela_async.realtime._agents.xǁAgentsǁremove__mutmut_11": (
-        "the cancelled poll's own finally removes its in-flight entry"
-    ),
     "daktela_async.realtime._today.x__unstructure_queue_day__mutmut_3": (
         "recurse=None is as false as False"
     ),
@@ -522,6 +509,87 @@ EQUIVALENT_MUTANTS: dict[str, str] = {
     "daktela_async.realtime._today.x_check_threshold__mutmut_2": (
         "every caller names the parameter: the default is never used"
     ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_30": (
+        "only tested for truth: None is as false as False"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_39": (
+        "add() and outage() run only once the watcher started, after start() set it"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_41": (
+        "read only as `in self._scopes`, and no login is '' (check_logins refuses it)"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_42": (
+        "the first outage sets it to 0 before reading it (_recovered_at is still None)"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_43": (
+        "the first outage sets it to 0 before reading it (_recovered_at is still None)"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_45": (
+        "_check() sets it before its only read, after that check failed"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ__init____mutmut_46": (
+        "_check() sets it before its only read, after that check failed"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_poll__mutmut_6": (
+        "a poll's first answer is to a request without a hash, which sets it to 0 unread"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_poll__mutmut_7": (
+        "a poll's first answer is to a request without a hash, which sets it to 0 unread"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_poll__mutmut_54": (
+        "None comes only from a request an outage cancelled, after gate.close() moved the "
+        "epoch; an answer completed after that is cancelled at the client's next "
+        "checkpoint"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_poll__mutmut_107": (
+        "at elapsed == gap the sleep it adds lasts 0 s"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_publish__mutmut_3": (
+        "remove() cancelled that poll: whatever gap it picks, its next await raises"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_publish__mutmut_18": (
+        "reached only by the re-arm after a resync, a request without a hash, for which "
+        "`published` chooses no gap"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_publish__mutmut_22": (
+        "only tested for truth: None is as false as False"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_request__mutmut_3": (
+        "read only after the call returned and assigned it"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_request__mutmut_50": (
+        "the hash a poll sends is its stored state's (stored before the hash advances), "
+        "and a short bulk row is always followed by a request without a hash"
+    ),
+    "daktela_async.realtime._agents.xǁAgentsǁ_request__mutmut_51": (
+        "the hash a poll sends is its stored state's (stored before the hash advances), "
+        "and a short bulk row is always followed by a request without a hash"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ__init____mutmut_53": (
+        "only tested for truth: None is as false as False"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ__init____mutmut_61": (
+        "only tested for truth: None is as false as False"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ_resume_stats__mutmut_1": (
+        "only tested for truth: None is as false as False"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ__init____mutmut_64": (
+        "the seed is only tested for truth (`if seed:`): '' is as false as None"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ_pause_stats__mutmut_3": (
+        "the seed is only tested for truth (`if seed:`): '' is as false as None"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ_resume_stats__mutmut_9": (
+        "set after the start, when the seed is never read again"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ_token_ok__mutmut_29": (
+        "the stop cancelled the inner task group first: the polls then started end at "
+        "their first checkpoint, before any request"
+    ),
+    "daktela_async.realtime._watcher.xǁWatcherǁ_token_ok__mutmut_5": (
+        "the auth source is created right there, with no requests: += 1 is = 1"
+    ),
     "daktela_async.realtime._agents.xǁAgentsǁ_probe__mutmut_17": (
         "only a run's first failure is published, and outage() recorded it"
     ),
@@ -533,9 +601,6 @@ EQUIVALENT_MUTANTS: dict[str, str] = {
     ),
     "daktela_async.realtime._health.xǁTokenCheckǁcheck__mutmut_14": (
         "on_refused stops the watcher, which cancels the canary's task"
-    ),
-    "daktela_async.realtime._agents.xǁAgentsǁ_probe__mutmut_27": (
-        "Watcher._stop never reads the source it is given"
     ),
     "daktela_async.realtime._health.xǁSourceǁsucceeded__mutmut_17": (
         "outage_started is only read through `or`: '' is as false as None"
