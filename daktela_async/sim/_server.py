@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .._errors import DaktelaUsageError
+from .._errors import DaktelaError, DaktelaUsageError
 from ._app import SimContext
 
 __all__ = ["SimServer"]
@@ -89,8 +89,8 @@ class SimServer:
 
         Raises:
             DaktelaUsageError: Already running.
-            RuntimeError: The server did not come up (for example
-                the port is taken).
+            DaktelaError: The server did not come up (for example the port is taken);
+                the cause is chained.
         """
         if self._thread is not None:
             raise DaktelaUsageError("the simulator server is already running")
@@ -100,7 +100,9 @@ class SimServer:
         self._thread.start()
         if not self._ready.wait(_STARTUP_TIMEOUT) or self._error is not None:
             self.stop()
-            raise RuntimeError(f"the simulator server did not start: {self._error!r}")
+            raise DaktelaError(
+                f"the simulator server did not start: {self._error!r}"
+            ) from self._error
         return self.port
 
     def _run(self) -> None:

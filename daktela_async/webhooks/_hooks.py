@@ -154,7 +154,7 @@ def _scalar(value: object) -> str:
 def _flatten_into(flat: dict[str, str], prefix: str, value: object, depth: int) -> None:
     if isinstance(value, Mapping | list | tuple):
         if depth > _MAX_DEPTH:
-            raise ValueError(f"the answer is nested deeper than {_MAX_DEPTH} levels")
+            raise DaktelaUsageError(f"the answer is nested deeper than {_MAX_DEPTH} levels")
         items = value.items() if isinstance(value, Mapping) else enumerate(value)
         empty = True
         for key, item in items:
@@ -193,7 +193,8 @@ def flatten_answer(answer: Mapping[str, object]) -> dict[str, str]:
         A new flat ``dict[str, str]``.
 
     Raises:
-        ValueError: The answer is nested deeper than 16 levels (or contains itself).
+        DaktelaUsageError: The answer is nested deeper than 16 levels (or contains
+            itself); a ``ValueError`` too.
     """
     flat: dict[str, str] = {}
     _flatten_into(flat, "", answer, 0)

@@ -25,6 +25,8 @@ import attrs
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .._errors import DaktelaUsageError
+
 __all__ = [
     "LIMITED_LOGGERS",
     "RateLimitFilter",
@@ -70,6 +72,9 @@ class RateLimitFilter(logging.Filter):
         period: The window, in seconds.
         clock: The time source (a seam for tests).
         max_kinds: Kinds remembered at most; the oldest are forgotten beyond it.
+
+    Raises:
+        DaktelaUsageError: *burst* below 1 or *period* not positive.
     """
 
     def __init__(
@@ -82,7 +87,7 @@ class RateLimitFilter(logging.Filter):
     ) -> None:
         super().__init__()
         if burst < 1 or not period > 0:
-            raise ValueError("burst must be at least 1 and period positive")
+            raise DaktelaUsageError("burst must be at least 1 and period positive")
         self.burst = burst
         self.period = period
         self._clock = clock

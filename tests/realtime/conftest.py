@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,3 +41,10 @@ async def client(sim: Simulator) -> AsyncIterator[DaktelaClient]:
     timeouts = Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0, deadline=2.0)
     async with DaktelaClient(sim.url, sim.token, timeout=timeouts) as c:
         yield c
+
+
+@pytest.fixture
+def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every backoff delay is its ceiling: the probes' and retries' times are exact."""
+    # _health draws its jitter from the random module.
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
+import pytest
+import trio.testing
 
 from daktela_async.realtime import Event, Subscription
 
@@ -58,3 +61,13 @@ async def until_failure(
         except Exception as exc:
             return seen, exc
     raise AssertionError(f"the subscription ended without a failure after {seen}")
+
+
+@pytest.fixture(name="anyio_backend")
+def virtual_time() -> tuple[str, dict[str, Any]]:
+    """Trio with a ``MockClock`` that jumps every sleep: a test module imports this.
+
+    Its tests then run in virtual time: a minute of holds and backoffs passes at once, and
+    their assertions are about order and virtual seconds, not the machine's load.
+    """
+    return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}

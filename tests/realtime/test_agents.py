@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import trio.testing
 
 from daktela_async import (
     DaktelaAPIError,
@@ -37,23 +35,12 @@ from daktela_async.realtime import (
     SourceRecovered,
 )
 from tests.realtime.pbx import BAD_TOKEN, NOT_LOGGED, ScriptedPBX
-from tests.realtime.support import collect_until, until_failure
+from tests.realtime.support import collect_until, until_failure, virtual_time  # noqa: F401 - virtual_time: the anyio_backend fixture
 from tests.realtime.test_hub import drain
 from tests.realtime.test_survivors import WATCH, AgentBehindBrokenProxyPBX, ShortBulkRowsPBX
 from tests.support import TOKEN
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
-
-
-@pytest.fixture
-def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every backoff delay is its ceiling: the retries' times are exact."""
-    monkeypatch.setattr(random, "uniform", lambda low, high: high)
 
 
 class ActionLog:

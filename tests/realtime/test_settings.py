@@ -21,7 +21,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import trio.testing
 
 from daktela_async import DaktelaClient, DaktelaUsageError, DaktelaVersionError, Timeouts
 from daktela_async._models import RTStatsQueuesSummary
@@ -35,16 +34,11 @@ from daktela_async.realtime import (
 from daktela_async.realtime._core import Settings
 from daktela_async.realtime._health import Verdict
 from tests.realtime.pbx import ScriptedPBX
-from tests.realtime.support import collect_until
+from tests.realtime.support import collect_until, virtual_time  # noqa: F401 - virtual_time: the anyio_backend fixture
 from tests.realtime.test_survivors import WATCH
 from tests.support import TOKEN
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
 
 
 URL = "https://pbx.example.com"

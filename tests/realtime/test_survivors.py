@@ -20,7 +20,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import trio.testing
 
 from daktela_async import (
     DaktelaAuthError,
@@ -50,16 +49,11 @@ from daktela_async.realtime._diff import agent_events, same_agent_state, same_on
 from daktela_async.realtime._health import OutageGate, Source, TokenCheck
 from tests.realtime.conftest import FAST_BACKOFF
 from tests.realtime.pbx import ScriptedPBX
-from tests.realtime.support import collect_until, until_failure
+from tests.realtime.support import collect_until, until_failure, virtual_time  # noqa: F401 - virtual_time: the anyio_backend fixture
 from tests.realtime.test_hub import drain, queue_event
 from tests.support import TOKEN
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
 
 
 #: Watcher options for the scripted PBX: fast backoffs, a one-second anti-spin gap.
@@ -372,13 +366,6 @@ class Recorded:
 
     def since(self, start: float) -> list[float]:
         return [round(t - start, 3) for t in self.checks if t >= start]
-
-
-@pytest.fixture
-def no_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every backoff delay is its ceiling: the probes' times are exact."""
-    # _health draws its jitter from the random module.
-    monkeypatch.setattr(random, "uniform", lambda low, high: high)
 
 
 @pytest.mark.usefixtures("no_jitter")

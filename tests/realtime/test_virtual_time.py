@@ -13,17 +13,12 @@ from typing import Any
 
 import anyio
 import pytest
-import trio.testing
 
 from daktela_async.realtime import AgentStateChanged, SourceFailed, SourceRecovered
 from tests.realtime.pbx import Outage, ScriptedPBX
+from tests.realtime.support import virtual_time  # noqa: F401 - the anyio_backend fixture
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> tuple[str, dict[str, Any]]:
-    return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
 
 
 async def _outage(agents: int, kind: Outage, down: float) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, ItemsView, Iterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
@@ -39,3 +39,22 @@ class Recorder:
     async def __call__(self, event: WebhookEvent) -> Mapping[str, object] | None:
         self.events.append(event)
         return self.answer
+
+
+class ItemsRaise(Mapping[str, object]):
+    """A mapping whose ``items()`` raises *exc* (the CRM's own code failing to flatten)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __getitem__(self, key: str) -> object:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["NAME"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def items(self) -> ItemsView[str, object]:
+        raise self.exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, ItemsView, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -31,7 +31,7 @@ from daktela_async.webhooks import (
     WebhookEvent,
 )
 from daktela_async.webhooks._app import MAX_BODY, Lookup
-from tests.webhooks.support import INCOMING, LINE, Recorder, client_for
+from tests.webhooks.support import INCOMING, LINE, ItemsRaise, Recorder, client_for
 
 pytestmark = pytest.mark.anyio
 
@@ -480,25 +480,6 @@ def raising(exc: BaseException) -> Lookup:
         raise exc
 
     return lookup
-
-
-class ItemsRaise(Mapping[str, object]):
-    """A mapping whose ``items()`` raises *exc* (the CRM's own code failing to flatten)."""
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-    def __getitem__(self, key: str) -> object:
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(["NAME"])
-
-    def __len__(self) -> int:
-        return 1
-
-    def items(self) -> ItemsView[str, object]:
-        raise self.exc
 
 
 class NotAnError(BaseException):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import ItemsView, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -12,7 +12,7 @@ import anyio.lowlevel
 import pytest
 
 from daktela_async.webhooks import WebhookApp, WebhookEvent
-from tests.webhooks.support import INCOMING, LINE, Recorder, client_for
+from tests.webhooks.support import INCOMING, LINE, ItemsRaise, Recorder, client_for
 
 pytestmark = pytest.mark.anyio
 
@@ -101,25 +101,14 @@ class Unprintable:
         raise RuntimeError("no str for you")
 
 
-class BrokenItems(Mapping[str, object]):
-    """A mapping whose ``items()`` raises."""
-
-    def __getitem__(self, key: str) -> object:
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(["NAME"])
-
-    def __len__(self) -> int:
-        return 1
-
-    def items(self) -> ItemsView[str, object]:
-        raise RuntimeError("the CRM cursor is closed")
-
-
 @pytest.mark.parametrize(
     "answer",
-    [{"NAME": Unprintable()}, {Unprintable(): "x"}, BrokenItems(), {"A": {"B": BrokenItems()}}],
+    [
+        {"NAME": Unprintable()},
+        {Unprintable(): "x"},
+        ItemsRaise(RuntimeError("the CRM cursor is closed")),
+        {"A": {"B": ItemsRaise(RuntimeError("the CRM cursor is closed"))}},
+    ],
 )
 async def test_an_answer_that_cannot_be_flattened_is_answered_empty(
     answer: Any, caplog: pytest.LogCaptureFixture

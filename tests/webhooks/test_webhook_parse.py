@@ -267,5 +267,5 @@ def nested(levels: int) -> dict[str, Any]:
 
 def test_flatten_accepts_16_levels_below_the_answer_and_refuses_17() -> None:
     assert flatten_answer(nested(17)) == {"N." * 16 + "LEAF": "x"}
-    with pytest.raises(ValueError, match="nested deeper than 16 levels"):
+    with pytest.raises(DaktelaUsageError, match="nested deeper than 16 levels"):
         flatten_answer(nested(18))

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 
+from daktela_async import DaktelaUsageError
 from daktela_async.webhooks import _cli as cli
 from daktela_async.webhooks._server import RateLimitFilter, connection_limits, limit_logs
 from tests.webhooks.support import INCOMING
@@ -346,3 +347,9 @@ def test_serve_limits_the_asyncio_log(served: list[Any], monkeypatch: pytest.Mon
     assert cli.main(["serve"]) == 0
     for name in ("asyncio", "uvicorn.error"):
         assert any(isinstance(f, RateLimitFilter) for f in logging.getLogger(name).filters)
+
+
+@pytest.mark.parametrize("options", [{"burst": 0}, {"period": 0.0}, {"period": -1.0}])
+def test_a_rate_limit_that_lets_nothing_through_is_a_usage_error(options: dict[str, float]) -> None:
+    with pytest.raises(DaktelaUsageError, match="burst must be at least 1 and period positive"):
+        RateLimitFilter(**options)  # type: ignore[arg-type]
