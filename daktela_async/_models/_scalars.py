@@ -21,6 +21,7 @@ __all__ = [
     "DATETIME_FORMAT",
     "EMPTY",
     "NONE_TYPE",
+    "ZERO_DATETIME",
     "ConversionError",
     "QueueOptions",
     "fail",
@@ -46,7 +47,8 @@ QueueOptions = NewType("QueueOptions", Mapping[str, Any])
 EMPTY: Mapping[str, Any] = types.MappingProxyType({})
 
 _NO_OPTIONS = QueueOptions(EMPTY)
-_ZERO_DATETIME = "0000-00-00 00:00:00"
+#: How the server writes "no date" (a ``None`` in optional datetime fields).
+ZERO_DATETIME: Final = "0000-00-00 00:00:00"
 #: How the server writes a date and time.
 DATETIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 NONE_TYPE: Final = type(None)
@@ -196,7 +198,7 @@ def to_datetime(value: Any) -> dt.datetime:
 
 def to_opt_datetime(value: Any) -> dt.datetime | None:
     """Like :func:`to_datetime`; ``null``, ``""`` and ``"0000-00-00 00:00:00"`` are ``None``."""
-    if value is None or value == "" or value == _ZERO_DATETIME:
+    if value is None or value == "" or value == ZERO_DATETIME:
         return None
     return to_datetime(value)
 

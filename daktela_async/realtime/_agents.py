@@ -365,7 +365,7 @@ class Agents:
             timeouts = attrs.evolve(self._settings.probe, deadline=self._client.timeouts.deadline)
             result = await self._client.call("RTUsersState", retries=0, timeout=timeouts)
             # An empty result ([] from PHP, or null) is no one logged in: it reads as {}.
-            return structure_agent_states(result, secret=self._client._token)
+            return structure_agent_states(result, secret=self._client._token, lazy=False)
         except DaktelaError as exc:
             if classify(exc) is Verdict.OUTAGE:
                 raise

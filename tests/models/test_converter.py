@@ -340,8 +340,10 @@ def test_generic_page() -> None:
 def test_errors_name_the_path_and_what_was_found() -> None:
     target: Any = Mapping[str, AgentState]
     raw = {"7": AGENT | {"login_oqueues": [AGENT["login_oqueues"][0] | {"queue": "abc"}]}}
+    states = structure(raw, target, action="RTUsersState")
+    # The queues of RTUsersState are structured at their first read (_agent_states).
     with pytest.raises(DaktelaDecodeError) as info:
-        structure(raw, target, action="RTUsersState")
+        _ = states["7"].login_oqueues
     message = str(info.value)
     assert "RTUsersState" in message
     assert "Mapping[str, AgentState]" in message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -20,11 +20,17 @@ from daktela_async._errors import DaktelaDecodeError
 from daktela_async._models import (
     RESULT_MODELS,
     AgentState,
+    AgentStates,
     structure,
     structure_agent_states,
     unstructure,
 )
-from daktela_async._models._agent_states import _agent_state, structure_agent_state_generic
+from daktela_async._models._agent_states import (
+    _agent_state,
+    _Decode,
+    structure_agent_state_generic,
+)
+from daktela_async._models._converter import structure_by_converter
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -167,24 +173,61 @@ def test_fast_path_agrees_with_the_generic_cattrs_path(raw: dict[str, Any]) -> N
         assert fast is not None, "the fast path rejects what the generic path accepts"
         assert fast == generic
         assert unstructure(fast) == unstructure(generic)
+    try:  # the bulk paths' lazy parts: converted when read
+        lazy = _agent_state(raw, "7", _Decode("RTUsersState", None, AgentStates))
+        _ = lazy.calls, lazy.login_oqueues
+    except Exception:  # the fast path's own failures, or the parts' DaktelaDecodeError
+        lazy = None
+    if generic is None:
+        assert lazy is None, "the lazy parts accept what the generic path rejects"
+    else:
+        assert lazy == generic
+
+
+def _read_parts(states: Mapping[str, AgentState]) -> None:
+    """Read every lazy part (raises the decode error a pending part holds)."""
+    for state in states.values():
+        _ = state.calls, state.login_oqueues
 
 
 @SETTINGS
 @given(st.dictionaries(st.integers(1, 50).map(str), agent_states, max_size=4))
-def test_structure_agent_states_agrees_with_the_mapping_hook(result: dict[str, Any]) -> None:
+def test_the_bulk_paths_agree_with_the_mapping_hook(result: dict[str, Any]) -> None:
+    """Lazy or eager, ``structure_agent_states`` and ``structure`` give what the eager
+    converter gives, once the lazy parts are read, or fail where it fails."""
     target: Any = Mapping[str, AgentState]
     try:
-        expected = structure(result, target)
+        expected = structure_by_converter(result, target)
     except DaktelaDecodeError:
         expected = None
-    try:
-        states = structure_agent_states(result)
-    except DaktelaDecodeError:
-        assert expected is None
-    else:
+    bulk: list[Callable[[], Mapping[str, AgentState]]] = [
+        lambda: structure_agent_states(result),
+        lambda: structure_agent_states(result, lazy=False),
+        lambda: structure(result, target),
+        lambda: structure(result, AgentStates),
+    ]
+    for decode in bulk:
+        try:
+            states = decode()
+            _read_parts(states)
+        except DaktelaDecodeError:
+            assert expected is None, "a bulk path rejects what the converter accepts"
+            continue
+        assert expected is not None, "a bulk path accepts what the converter rejects"
         assert dict(states) == expected
-        again = structure_agent_states(json.loads(json.dumps(result)), states)
-        assert all(again[k] is states[k] for k in states)
+        assert unstructure(states) == unstructure(expected)
+        assert all(
+            type(s.login_oqueues) is tuple and type(s.calls) is tuple for s in states.values()
+        )
+    try:
+        eager = structure_agent_states(result, lazy=False)
+    except DaktelaDecodeError:
+        return
+    again = structure_agent_states(json.loads(json.dumps(result)), eager)
+    assert all(again[k] is eager[k] for k in eager)
+    lazy = structure_agent_states(result)
+    again = structure_agent_states(json.loads(json.dumps(result)), lazy)
+    assert all(again[k] is lazy[k] for k in lazy)
 
 
 @SETTINGS

@@ -24,6 +24,7 @@ import pytest
 from daktela_async import (
     DaktelaAuthError,
     DaktelaClient,
+    DaktelaDecodeError,
     DaktelaHTTPStatusError,
     DaktelaUsageError,
     DaktelaVersionError,
@@ -1178,3 +1179,37 @@ async def test_stats_paused_before_the_start_are_not_polled_at_the_start() -> No
             await anyio.sleep(5)
             assert pbx.answers == 0
             assert "stats:summary" not in w._core.sources
+
+
+class BadBulkQueuePBX(ScriptedPBX):
+    """``RTUsersState`` rows whose first queue ID quotes the token (fine agent by agent)."""
+
+    async def _answer(self, action: str, params: dict[str, Any]) -> httpx.Response:
+        response = await super()._answer(action, params)
+        if action == "RTUsersState" and response.status_code == 200:
+            body = json.loads(response.content)
+            for row in body["result"].values():
+                row["login_oqueues"][0]["queue"] = TOKEN
+            return httpx.Response(200, json=body)
+        return response
+
+
+async def test_a_bad_queue_in_the_bulk_rows_fails_the_bulk_decode_not_the_watch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pbx = BadBulkQueuePBX(["hajek", "novak"], hold=60.0)
+    async with pbx.client() as client, client.watch(["hajek", "novak"], **WATCH) as watcher:
+        await anyio.sleep(2.0)
+        pbx.go_down("refuse")
+        await anyio.sleep(2.0)
+        pbx.change("hajek", "Paused")
+        pbx.come_back()
+        await anyio.sleep(3.0)
+        # Resynced agent by agent: the change is seen, every queue reads.
+        assert watcher.snapshot()["hajek"].agent_state == "Paused"
+        assert all(s.login_oqueues for s in watcher.snapshot().values())
+    [warning] = [r for r in caplog.records if "RTUsersState failed" in r.getMessage()]
+    assert isinstance(warning.args, tuple)
+    assert isinstance(warning.args[0], DaktelaDecodeError)
+    assert "login_oqueues[0].queue" in warning.getMessage()
+    assert TOKEN not in warning.getMessage()
