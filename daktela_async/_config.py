@@ -198,7 +198,7 @@ def _callable(_: object, attribute: attrs.Attribute[Any], value: object) -> None
         raise DaktelaUsageError(f"{attribute.name} must be callable", parameter=attribute.name)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class Timeouts:
     """Timeouts of one request, in seconds (``None`` disables that one).
 
@@ -257,7 +257,7 @@ def _full_jitter(ceiling: float) -> float:
     return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class RetryPolicy:
     """How failed reads are retried (writes only ever retry when nothing was sent).
 

@@ -20,8 +20,7 @@ import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from types import TracebackType
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final, NoReturn
 
 import anyio
@@ -33,12 +32,12 @@ import sniffio
 from .._config import MAX_ANSWER_BYTES, PoolLimits, Timeouts, VerifyTypes
 from .._errors import (
     DaktelaConnectError,
-    DaktelaError,
     DaktelaPoolTimeoutError,
     DaktelaTimeoutError,
     DaktelaTransportError,
     DaktelaUsageError,
 )
+from ._deadline import Sweep, deadline_scope
 from ._reading import Answering, check_content_encoding, read_answer
 from ._token import Outgoing, Secret, SecretRequest
 
@@ -127,14 +126,14 @@ def _aiohttp_fits() -> bool:
 
 
 def default_transport_factory(options: TransportOptions) -> httpx.AsyncBaseTransport:
-    """The default: aiohttp's transport on asyncio when aiohttp is installed, else httpcore's.
+    """The default: aiohttp's transport on asyncio, else httpcore's.
 
     aiohttp costs a fraction of httpcore's CPU per request (``docs/benchmarks.md``,
     rows 1 and 3) and serves the whole pool from one shard. httpcore's
-    (:func:`httpcore_transport_factory`) is chosen on trio, without the ``aiohttp``
-    extra, and while respx (or another library replacing httpx's or httpcore's request
-    handler) mocks requests, so that its routes still answer. Pass a factory to the
-    client to choose for yourself.
+    (:func:`httpcore_transport_factory`) is chosen on trio, in an installation without
+    aiohttp (a dependency, but the client works without it), and while respx (or another
+    library replacing httpx's or httpcore's request handler) mocks requests, so that its
+    routes still answer. Pass a factory to the client to choose for yourself.
     """
     if _aiohttp_fits():
         from ._aiohttp import aiohttp_transport_factory
@@ -227,12 +226,9 @@ def map_httpx_errors(
 ) -> Iterator[None]:
     """Translate httpx's exceptions into the error tree (the one mapping boundary).
 
-    ``sent`` records whether the request may have reached the server: connecting and
-    waiting for a pooled connection happen before a byte is written.
-
     The httpx exception stays the cause, cut loose first from everything that could show
     the token (see :func:`_detach`); *request* brings the token, to redact it from the
-    transport's message.
+    transport's message. See :func:`raise_mapped` for the mapping itself.
     """
     if isinstance(request, SecretRequest):
         secret = request.secret
@@ -241,27 +237,41 @@ def map_httpx_errors(
     outer = sys.exc_info()[1]
     try:
         yield
-    except DaktelaError:
-        raise
-    except httpx.PoolTimeout as exc:
+    except httpx.TransportError as exc:
+        raise_mapped(exc, action, url, secret, outer)
+
+
+def raise_mapped(
+    exc: httpx.TransportError,
+    action: str | None,
+    url: str,
+    secret: Secret | None,
+    outer: BaseException | None,
+) -> NoReturn:
+    """Raise the error of the tree that *exc* (an httpx transport error) maps to.
+
+    ``sent`` records whether the request may have reached the server: connecting and
+    waiting for a pooled connection happen before a byte is written. *outer* is what
+    the caller was handling when it called the client (see :func:`_detach`).
+    """
+    if isinstance(exc, httpx.PoolTimeout):
         # Waiting for our own pool: nothing was sent, and the PBX may be perfectly well.
         _raise(DaktelaPoolTimeoutError, exc, action, url, sent=False, secret=secret, outer=outer)
-    except httpx.ConnectTimeout as exc:
+    if isinstance(exc, httpx.ConnectTimeout):
         _raise(DaktelaTimeoutError, exc, action, url, sent=False, secret=secret, outer=outer)
-    except httpx.TimeoutException as exc:
+    if isinstance(exc, httpx.TimeoutException):
         _raise(DaktelaTimeoutError, exc, action, url, sent=True, secret=secret, outer=outer)
-    except httpx.ConnectError as exc:
+    if isinstance(exc, httpx.ConnectError):
         _raise(DaktelaConnectError, exc, action, url, sent=False, secret=secret, outer=outer)
-    except httpx.LocalProtocolError as exc:
+    if isinstance(exc, httpx.LocalProtocolError):
         # h11 refused to write the request (an illegal header, say) before a byte went
         # out. Sending it again would be refused the same way: a usage error, not retried.
         _detach(exc, secret, outer)
         raise DaktelaUsageError(
             f"{action or 'request'}: the request cannot be sent: {exc} ({url})", action=action
         ) from exc
-    except httpx.TransportError as exc:
-        # ReadError, WriteError, RemoteProtocolError, ...: the request may have arrived.
-        _raise(DaktelaConnectError, exc, action, url, sent=True, secret=secret, outer=outer)
+    # ReadError, WriteError, RemoteProtocolError, ...: the request may have arrived.
+    _raise(DaktelaConnectError, exc, action, url, sent=True, secret=secret, outer=outer)
 
 
 @contextmanager
@@ -274,37 +284,6 @@ def _deadline(seconds: float | None, action: str | None, url: str) -> Iterator[N
     except TimeoutError as exc:
         what = "deadline exceeded"
         _raise(DaktelaTimeoutError, exc, action, url, sent=True, what=what, outer=outer)
-
-
-class _AnyioDeadline:
-    """``anyio.fail_after`` as an async context manager (trio's deadline)."""
-
-    __slots__ = ("_scope",)
-
-    def __init__(self, seconds: float | None) -> None:
-        self._scope = anyio.fail_after(seconds)
-
-    async def __aenter__(self) -> None:
-        self._scope.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        return self._scope.__exit__(exc_type, exc, tb)
-
-
-def _deadline_scope(seconds: float | None) -> AbstractAsyncContextManager[object]:
-    """Cap one attempt as a whole; on expiry the block raises :class:`TimeoutError`.
-
-    On asyncio the standard library's timeout does what anyio's does for a third of the
-    cost (measured: 3.7 against 8.4 us per attempt).
-    """
-    if sniffio.current_async_library() == "asyncio":
-        return asyncio.timeout(seconds)
-    return _AnyioDeadline(seconds)
 
 
 def _detach(exc: BaseException, secret: Secret | None, outer: BaseException | None) -> None:
@@ -411,6 +390,8 @@ class TransportPool:
             None if isinstance(verify, bool) else ssl_context_for(verify)
         )
         self._closed = False
+        # The coarse deadlines of the requests in flight, per asyncio loop (_deadline.py).
+        self._sweeps: dict[asyncio.AbstractEventLoop, Sweep] = {}
 
     def __repr__(self) -> str:
         in_flight = sum(s.in_flight for s in self._shards)
@@ -489,8 +470,8 @@ class TransportPool:
         # One frame from here to the transport: every await level is re-entered each
         # time the request resumes (an idle long poll resumes several times).
         try:
-            async with _deadline_scope(timeouts.deadline):
-                with map_httpx_errors(action, url, secret=outgoing.secret):
+            async with deadline_scope(timeouts.deadline, self._sweeps):
+                try:
                     response: Answering
                     if shard.fetch is not None:
                         response = await shard.fetch(outgoing, timeouts)
@@ -509,6 +490,10 @@ class TransportPool:
                         )
                     finally:
                         await response.aclose()
+                except httpx.TransportError as exc:
+                    # map_httpx_errors inlined: a context manager per request costs more
+                    # than the rest of this frame.
+                    raise_mapped(exc, action, url, outgoing.secret, outer)
         except TimeoutError as exc:
             what = "deadline exceeded"
             _raise(DaktelaTimeoutError, exc, action, url, sent=True, what=what, outer=outer)

@@ -90,7 +90,10 @@ def check_content_encoding(
     Raises:
         DaktelaDecodeError: The coding was not offered, or codings are stacked.
     """
-    found = [c for c in _codings(response.headers.get("content-encoding", "")) if c != "identity"]
+    value = response.headers.get("content-encoding")
+    if not value:
+        return None  # nearly every answer: nothing to parse
+    found = [c for c in _codings(value) if c != "identity"]
     if not found:
         return None
     asked = ",".join(request_headers.get_list("accept-encoding"))

@@ -22,15 +22,18 @@ Failures are judged by :func:`~daktela_async.realtime._health.classify`:
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 import attrs
+import sniffio
 
+from .._config import NOT_GIVEN
 from .._errors import DaktelaAPIError, DaktelaError, DaktelaPoolTimeoutError
 from .._models import AgentState, structure
 from .._models._agent_states import structure_agent_states
@@ -40,7 +43,7 @@ from ._diff import agent_events, same_on_board
 from ._health import OutageGate, TokenCheck, Verdict, classify, retry_after
 
 if TYPE_CHECKING:
-    pass
+    from .._client import _Prepared
 
 __all__ = ["Agents"]
 
@@ -73,6 +76,9 @@ class Agents:
         self._partial: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._inflight: dict[str, anyio.CancelScope] = {}
+        # Each agent's held poll as last prepared, and the hash it was prepared for: an
+        # idle watch sends the same request every hold.
+        self._held: dict[str, tuple[str, _Prepared]] = {}
         self._warned_capacity = False
         self.gate = OutageGate()
         self.source = core.source("agents")
@@ -137,6 +143,7 @@ class Agents:
         self.states.pop(user, None)
         self._partial.discard(user)
         self._suspects.discard(user)
+        self._held.pop(user, None)
         # Its entry in _inflight goes as the cancelled request unwinds (_request's finally).
         self._core.sources.pop(f"agent:{user}", None)
 
@@ -152,12 +159,18 @@ class Agents:
         hash: str | None = None
         interval = not self._has_hash
         fast = 0  # answers in a row that came back faster than min_unchanged_gap
+        clock = _clock()
+        rested = False
         while True:
-            # A transport that answers without suspending must not starve the loop.
-            await anyio.lowlevel.checkpoint()
-            await self.gate.wait()
+            if not rested:
+                # A transport that answers without suspending must not starve the loop.
+                # A poll that slept, or was held, has let the others run already.
+                await anyio.lowlevel.checkpoint()
+            rested = False
+            if self.gate.closed:
+                await self.gate.wait()
             epoch = self.gate.epoch
-            started = anyio.current_time()
+            started = clock()
             sent = None if interval else hash
             try:
                 state = await self._request(user, sent)
@@ -181,13 +194,14 @@ class Agents:
                 delay = settings.backoff.delay(source.failures + 1, retry_after(exc))
                 source.failed(exc, delay)
                 await anyio.sleep(delay)
+                rested = True
                 continue
             if state is None or epoch != self.gate.epoch:
                 # Cancelled by an outage, or an answer from before it: the resync after
                 # the outage supersedes it, and the next request starts afresh.
                 hash = None
                 continue
-            self._answered(user, name)
+            self._answered(user, name, clock())
             if not interval and state.hash is None:
                 interval = True
                 _log.warning(
@@ -199,7 +213,7 @@ class Agents:
                 )
             published = self._publish(user, state)
             hash = state.hash
-            elapsed = anyio.current_time() - started
+            elapsed = clock() - started
             fast = fast + 1 if sent is not None and elapsed < settings.min_unchanged_gap else 0
             if interval:
                 gap = settings.poll_interval
@@ -212,6 +226,9 @@ class Agents:
                 gap = 0.0
             if elapsed < gap:
                 await anyio.sleep(gap - elapsed)
+                rested = True
+            else:
+                rested = elapsed >= settings.min_unchanged_gap
 
     async def _request(self, user: str, hash: str | None) -> AgentState | None:
         """One ``RTUserState``; ``None`` when an outage cancelled it."""
@@ -223,16 +240,14 @@ class Agents:
                 if hash is None:
                     async with self._unheld:
                         self.source.requests += 1
-                        result = await self._client.call("RTUserState", user=user, retries=0)
+                        unheld = self._prepare_poll(user, None)
+                        result = await self._client._call_prepared(unheld)
                 else:
                     self.source.requests += 1
-                    result = await self._client.call(
-                        "RTUserState",
-                        user=user,
-                        hash=hash,
-                        retries=0,
-                        timeout=self._settings.long_poll,
-                    )
+                    held = self._held.get(user)
+                    if held is None or held[0] != hash:
+                        held = self._held[user] = (hash, self._prepare_poll(user, hash))
+                    result = await self._client._call_prepared(held[1])
         finally:
             if self._inflight.get(user) is scope:
                 del self._inflight[user]
@@ -250,8 +265,24 @@ class Agents:
         )
         return state
 
-    def _answered(self, user: str, name: str) -> None:
-        self.source.last_success = anyio.current_time()
+    def _prepare_poll(self, user: str, hash: str | None) -> _Prepared:
+        """One agent's ``RTUserState``, held (with *hash*) or not, prepared afresh.
+
+        Not through the client's cache of prepared calls: each agent keeps its own held
+        one in ``_held``, and a cached copy of each would cost memory per agent.
+        """
+        return self._client._prepare_anew(
+            "RTUserState",
+            None,
+            version=NOT_GIVEN,
+            format="json",
+            timeout=NOT_GIVEN if hash is None else self._settings.long_poll,
+            retries=0,
+            params={"user": user} if hash is None else {"user": user, "hash": hash},
+        )
+
+    def _answered(self, user: str, name: str, now: float) -> None:
+        self.source.last_success = now
         self._suspects.discard(user)
         source = self._core.sources.get(name)
         if source is not None and source.failures:
@@ -394,3 +425,14 @@ class Agents:
 
 def _final(verdict: Verdict) -> Verdict:
     return Verdict.USAGE if verdict is Verdict.USAGE else Verdict.AUTH
+
+
+def _clock() -> Callable[[], float]:
+    """``anyio.current_time`` resolved once for the running loop (it asks on every call).
+
+    On asyncio it is the loop's own clock, as anyio's is; elsewhere (trio, a mock
+    clock) anyio's.
+    """
+    if sniffio.current_async_library() == "asyncio":
+        return asyncio.get_running_loop().time
+    return anyio.current_time

@@ -7,12 +7,14 @@ subscription, and nothing ever spins.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from daktela_async import DaktelaAuthError, DaktelaUsageError, Timeouts
@@ -469,6 +471,39 @@ async def test_a_revoked_token_is_noticed_without_agents_or_canary(setup: str) -
         _, error = await until_failure(events, timeout=3)
         assert isinstance(error, DaktelaAuthError)
         assert watcher.stopped
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio runs a batch in random order
+async def test_answers_that_never_suspend_still_let_other_tasks_run_between_polls() -> None:
+    """A transport that answers at once (this PBX, flapping) cannot starve the loop.
+
+    The poll skips its checkpoint only after a held answer or a sleep: between any two
+    requests of an agent whose answers return at once, a ready task gets to run.
+    """
+    pbx = ScriptedPBX(["hajek"], hold=5.0)
+    ticks = 0
+    seen: list[int] = []
+
+    async def ticker() -> None:
+        nonlocal ticks
+        with anyio.move_on_after(5):  # bounded, whatever happens
+            while True:
+                ticks += 1
+                await anyio.lowlevel.checkpoint()
+
+    def record(action: str, _params: dict[str, Any]) -> None:
+        if action == "RTUserState":
+            seen.append(ticks)
+
+    async with watching(pbx, ["hajek"]), anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        pbx.on_request = record
+        pbx.agent_faults["hajek"] = "flap"
+        await anyio.sleep(0.7)
+        tg.cancel_scope.cancel()
+    assert len(seen) >= 6, seen
+    stalled = [(a, b) for a, b in itertools.pairwise(seen) if b <= a]
+    assert not stalled, seen
 
 
 async def test_a_pbx_that_changes_at_every_answer_is_polled_at_the_gap() -> None:
