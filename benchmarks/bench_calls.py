@@ -31,9 +31,10 @@ from ._support import Child, Line, Profile, cpu, median, ratio_text, settle, us
 Call = Callable[[], Awaitable[Any]]
 
 CONCURRENCY: Final = (1, 16, 64)
-TYPED: Final = ("typed, httpcore pool (trio, or no aiohttp)", "typed, default pool: aiohttp")
-#: The most CPU per call each typed subject may cost, in raw aiohttp calls.
-_AIOHTTP_TARGET: Final = {TYPED[0]: 3.0, TYPED[1]: 1.5}
+TYPED: Final = ("typed, httpcore pool (trio)", "typed, default pool: aiohttp")
+#: The most CPU per call each typed subject may cost, in raw aiohttp calls. httpcore's
+#: pool is the trio path, where aiohttp cannot run: it answers to raw httpx alone.
+_AIOHTTP_TARGET: Final[dict[str, float | None]] = {TYPED[0]: None, TYPED[1]: 1.5}
 RAW_HTTPX: Final = "raw httpx"
 RAW_AIOHTTP: Final = "raw aiohttp"
 _CONNECTIONS: Final = 100
@@ -182,6 +183,7 @@ async def _lines(
         used = median(cpu_per[name])
         versus_httpx = used / base_httpx
         versus_aiohttp = used / base_aiohttp
+        limit = _AIOHTTP_TARGET[name]
         lines.append(
             Line(
                 row=1,
@@ -189,8 +191,8 @@ async def _lines(
                 measured=(f"{us(used)} CPU/call ({1 / median(wall_per[name]):,.0f} calls/s)"),
                 baseline=f"httpx {us(base_httpx)}; aiohttp {us(base_aiohttp)}",
                 ratio=f"{ratio_text(versus_httpx)} httpx; {ratio_text(versus_aiohttp)} aiohttp",
-                target=f"≤ 1x httpx; ≤ {_AIOHTTP_TARGET[name]:g}x aiohttp",
-                met=versus_httpx <= 1.0 and versus_aiohttp <= _AIOHTTP_TARGET[name],
+                target="≤ 1x httpx" + ("" if limit is None else f"; ≤ {limit:g}x aiohttp"),
+                met=versus_httpx <= 1.0 and (limit is None or versus_aiohttp <= limit),
             )
         )
     return lines

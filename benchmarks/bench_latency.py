@@ -27,7 +27,7 @@ from daktela_async.realtime import AgentStateChanged
 
 from ._support import Child, Line, ms, percentile, poll_until, ratio_text
 
-WATCHER_POOL: Final = "watcher, httpcore pool (trio, or no aiohttp)"
+WATCHER_POOL: Final = "watcher, httpcore pool (trio)"
 WATCHER_AIOHTTP: Final = "watcher, default pool: aiohttp"
 RAW_AIOHTTP: Final = "raw aiohttp loops"
 _TIMEOUT: Final = 10.0
@@ -72,7 +72,7 @@ class _Watch(_Detector):
         super().__init__()
         # One connection per held poll, and room for the canary and a probe.
         limits = PoolLimits(max_shards=(len(users) + 16) // 10 + 1)
-        # The default pool here (asyncio, aiohttp installed) is aiohttp's transport.
+        # The default pool on asyncio is aiohttp's transport.
         factory = httpcore_transport_factory if kind == WATCHER_POOL else None
         self._client = DaktelaClient(url, token, limits=limits, transport_factory=factory)
         self._watcher = self._client.watch(users)

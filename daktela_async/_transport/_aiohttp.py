@@ -1,8 +1,8 @@
-"""An httpx transport backed by one ``aiohttp.ClientSession`` (asyncio only, optional extra).
+"""An httpx transport backed by one ``aiohttp.ClientSession`` (asyncio only).
 
-Install with ``pip install daktela-async[aiohttp]`` (aiohttp 3.10 or newer: the
-connect/read timeout exceptions it maps appeared there). On asyncio the default factory
-then uses it; to ask for it explicitly::
+aiohttp (3.10 or newer: the connect/read timeout exceptions it maps appeared there) is a
+dependency, and on asyncio the default factory uses this transport; to ask for it
+explicitly::
 
     from daktela_async import DaktelaClient
     from daktela_async.transports import aiohttp_transport_factory
