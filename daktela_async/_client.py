@@ -173,12 +173,7 @@ def _cache_key(
         if kind not in _CACHEABLE:
             return None
         items += (name, kind, value)
-    key = tuple(items)
-    try:
-        hash(key)
-    except TypeError:  # a caller's unhashable Timeouts or RetryPolicy subclass
-        return None
-    return key
+    return tuple(items)
 
 
 def _all_headers(extra: httpx.Headers) -> httpx.Headers:
@@ -568,7 +563,10 @@ class DaktelaClient:
             raise DaktelaUsageError("the client is closed; open a new one", action=action)
         key = _cache_key(action, id, version, format, timeout, retries, params)
         if key is not None:
-            found = self._prepared.get(key)
+            try:
+                found = self._prepared.get(key)
+            except TypeError:  # a caller's unhashable Timeouts or RetryPolicy subclass
+                key = found = None
             if found is not None:
                 return found
         prepared = self._prepare_anew(

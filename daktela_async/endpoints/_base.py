@@ -78,9 +78,19 @@ class Namespace:
         version: str | NotGiven = (
             NOT_GIVEN if section is None else pick_version(spec, query, self._client.api_version)
         )
-        result = await self._client.call(
-            spec.name, path_id, version=version, timeout=timeout, retries=retries, query=query
+        # What call() does, without its argument handling and its frame (the parameters
+        # are checked already): prepared, sent, the envelope's result.
+        client = self._client
+        prepared = client._prepare(
+            spec.name,
+            path_id,
+            version=version,
+            format="json",
+            timeout=timeout,
+            retries=retries,
+            params=query,
         )
+        result = client._result(prepared, await client._attempts(prepared))
         if result_type is None:
             return None
         # The client's token holder, not the token: decode errors quote the body, and a
