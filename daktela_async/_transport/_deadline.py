@@ -6,11 +6,11 @@ On expiry the block raises :class:`TimeoutError` (the pool maps it). Three forms
 - asyncio, a deadline under :data:`COARSE_FROM` seconds: the standard library's
   ``asyncio.timeout`` (a third of anyio's cost: 3.7 against 8.4 us per attempt);
 - asyncio, a longer one (the defaults: 60 s, 90 s for a long poll): a
-  :class:`Sweep` that checks every deadline in flight on the loop once per
+  :class:`Sweep` that looks at the deadlines due on the loop once per
   :data:`SWEEP_EVERY` seconds. A timer per request costs more than the rest of what the
   pool does for it (a heap push and a cancelled handle each); an entry in a dict costs
   next to nothing, and one timer serves a thousand held polls. Such a deadline fires up
-  to :data:`SWEEP_EVERY` late: a quarter of a second on ten, too little to matter.
+  to two sweeps (half a second) late: too little to matter on ten seconds or more.
 
 The coarse form keeps ``asyncio.timeout``'s semantics: it cancels the task, and on the
 way out turns that cancellation (and only that one: not a caller's) into
@@ -20,6 +20,7 @@ way out turns that cancellation (and only that one: not a caller's) into
 from __future__ import annotations
 
 import asyncio
+import math
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Final
@@ -78,22 +79,25 @@ _NO_DEADLINE: Final = _NoDeadline()
 class Sweep:
     """The coarse deadlines in flight on one asyncio loop, checked by one timer.
 
-    The timer runs only while a deadline is in flight, every :data:`SWEEP_EVERY`
-    seconds; each run expires the deadlines that have passed.
+    Deadlines are kept in buckets of :data:`SWEEP_EVERY` seconds (a timer wheel): a run
+    of the timer looks only at the buckets that fell due, not at every request in flight
+    (a thousand held polls would otherwise stall the loop a little, four times a
+    second). The timer runs only while a deadline is in flight.
     """
 
-    __slots__ = ("_entries", "_timer", "loop")
+    __slots__ = ("_buckets", "_pending", "_timer", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        # Insertion-ordered, O(1) removal: a set of the deadlines in flight.
-        self._entries: dict[_CoarseDeadline, None] = {}
+        # Bucket number (due at number x SWEEP_EVERY) -> its deadlines, as an ordered set.
+        self._buckets: dict[int, dict[_CoarseDeadline, bool]] = {}
+        self._pending = 0
         self._timer: asyncio.TimerHandle | None = None
 
     @property
     def pending(self) -> int:
         """Deadlines in flight."""
-        return len(self._entries)
+        return self._pending
 
     @property
     def armed(self) -> bool:
@@ -101,31 +105,43 @@ class Sweep:
         return self._timer is not None
 
     def add(self, entry: _CoarseDeadline) -> None:
-        self._entries[entry] = None
+        # The first bucket due at or after the deadline: never early.
+        slot = entry.slot = math.ceil(entry.when / SWEEP_EVERY)
+        bucket = self._buckets.get(slot)
+        if bucket is None:
+            bucket = self._buckets[slot] = {}
+        bucket[entry] = True
+        self._pending += 1
         if self._timer is None:
             self._timer = self.loop.call_later(SWEEP_EVERY, self._run)
 
     def discard(self, entry: _CoarseDeadline) -> None:
-        self._entries.pop(entry, None)
+        bucket = self._buckets.get(entry.slot)
+        if bucket is not None and bucket.pop(entry, False):
+            self._pending -= 1
+            if not bucket:
+                del self._buckets[entry.slot]
 
     def _run(self) -> None:
         self._timer = None
-        now = self.loop.time()
-        for entry in [e for e in self._entries if e.when <= now]:
-            del self._entries[entry]
-            entry.expire()
-        if self._entries:
+        due = math.floor(self.loop.time() / SWEEP_EVERY)
+        for slot in [s for s in self._buckets if s <= due]:
+            for entry in self._buckets.pop(slot):
+                self._pending -= 1
+                entry.expire()
+        if self._pending:
             self._timer = self.loop.call_later(SWEEP_EVERY, self._run)
 
 
 class _CoarseDeadline:
     """One attempt's deadline, checked by the loop's :class:`Sweep` (see the module)."""
 
-    __slots__ = ("_cancelling", "_expired", "_sweep", "_task", "when")
+    __slots__ = ("_cancelling", "_expired", "_sweep", "_task", "slot", "when")
 
     def __init__(self, sweep: Sweep, seconds: float) -> None:
         self._sweep = sweep
         self.when = sweep.loop.time() + seconds
+        self.slot = 0  # its bucket, set by the sweep
         self._expired = False
         self._task: asyncio.Task[object] | None = None
         self._cancelling = 0

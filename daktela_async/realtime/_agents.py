@@ -228,7 +228,9 @@ class Agents:
                 await anyio.sleep(gap - elapsed)
                 rested = True
             else:
-                rested = elapsed >= settings.min_unchanged_gap
+                # After a change, the subscribers it woke run before the next request is
+                # sent (that costs them its sending time in latency otherwise).
+                rested = not published and elapsed >= settings.min_unchanged_gap
 
     async def _request(self, user: str, hash: str | None) -> AgentState | None:
         """One ``RTUserState``; ``None`` when an outage cancelled it."""
