@@ -239,7 +239,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._in_flight = 0
         self._closed = False
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
-        self._by_timeouts: dict[Timeouts, aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:
         return (
@@ -275,20 +274,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 connect=_sum(pool, connect),
                 sock_connect=connect,
                 sock_read=read,
-            )
-        return found
-
-    def _fetch_timeout(self, timeouts: Timeouts) -> aiohttp.ClientTimeout:
-        """The ClientTimeout for *timeouts*, kept by them (their hash is cached)."""
-        try:
-            found = self._by_timeouts.get(timeouts)
-        except TypeError:  # an unhashable Timeouts subclass: by the values, then
-            return self._timeout_for(timeouts.pool, timeouts.connect, timeouts.read)
-        if found is None:
-            if len(self._by_timeouts) >= _TIMEOUT_CACHE:
-                self._by_timeouts.clear()
-            found = self._by_timeouts[timeouts] = self._timeout_for(
-                timeouts.pool, timeouts.connect, timeouts.read
             )
         return found
 
@@ -376,7 +361,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         what it raises, so no traceback shows the URL sent).
         """
         session = self._session or self._open_session()
-        client_timeout = self._fetch_timeout(timeouts)
+        client_timeout = self._timeout_for(timeouts.pool, timeouts.connect, timeouts.read)
         pool_full = self._in_flight >= self._max_connections
         self._in_flight += 1
         sent = outgoing.with_token()
