@@ -5,10 +5,11 @@ client's CPU is ``time.process_time()`` of this process. Child processes:
 
 - ``python -m benchmarks._support canned --agents N``: a minimal HTTP/1.1 server
   answering canned envelopes (rendered once by the simulator) for row 1;
-- ``python -m benchmarks._support sim --agents N --hold H``: the simulator (frozen
-  clock), controlled over stdin with one JSON object per line (``toggle`` an agent's
-  pause, ``toggle_all``, ``stop`` / ``start`` the server, ``held``, ``hold``, ``inject``
-  a fault, ``clear_faults``, ``traffic``: what the PBX was asked, optionally ``reset``).
+- ``python -m benchmarks._support sim --agents N --hold H [--hold-ends E]``: the
+  simulator (frozen clock; ``E`` as ``Simulator(hold_ends=...)``), controlled over stdin
+  with one JSON object per line (``toggle`` an agent's pause, ``toggle_all``, ``stop`` /
+  ``start`` the server, ``held``, ``hold``, ``inject`` a fault, ``clear_faults``,
+  ``traffic``: what the PBX was asked, optionally ``reset``).
 
 Both print one JSON line (URL, token, logins) when ready, and answer each command with
 one JSON line. ``time.monotonic()`` is ``CLOCK_MONOTONIC`` on Linux, shared by every
@@ -35,9 +36,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import attrs
+
+if TYPE_CHECKING:
+    from daktela_async.sim import HoldEnds
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT: Final = 60.0
@@ -546,10 +550,10 @@ def _say(answer: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _serve_sim(agents: int, hold: float) -> None:
+def _serve_sim(agents: int, hold: float, hold_ends: HoldEnds) -> None:
     from daktela_async.sim import SimState, Simulator
 
-    sim = Simulator(agents=agents, queues=3, seed=1, speed=0, hold=hold)
+    sim = Simulator(agents=agents, queues=3, seed=1, speed=0, hold=hold, hold_ends=hold_ends)
     sim.start()
     # Watchable agents: logged in (the API administrator is an agent who is not).
     logins = sim.run(
@@ -652,11 +656,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("kind", choices=("sim", "canned"))
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--hold", type=float, default=5.0)
+    parser.add_argument("--hold-ends", choices=("arrival", "spread", "together"), default="arrival")
     args = parser.parse_args(argv)
     if args.kind == "canned":
         _serve_canned(args.agents)
     else:
-        _serve_sim(args.agents, args.hold)
+        _serve_sim(args.agents, args.hold, args.hold_ends)
 
 
 @contextlib.contextmanager

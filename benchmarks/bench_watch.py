@@ -1,8 +1,14 @@
 """Row 3: watching 1000 agents: CPU per idle long poll, memory per agent, idle requests.
 
 The simulator runs in a child process with a frozen clock, so every long poll is idle:
-held for the whole hold, then answered unchanged. Four clients watch the same agents,
-one after the other, against the same simulator:
+held for the whole hold, then answered unchanged. When a hold ends is the simulator's
+doing, not the client's (``Simulator(hold_ends=...)``), so every client meets the same
+pattern of answers: ``"spread"``, each agent's at its own point of the hold cycle (a
+real PBX's, whose agents' changes put them out of step), and ``"together"``, every
+agent's at once (one burst per hold, for the aiohttp subjects only). The pattern decides
+much of the cost: a burst is served in a few loop iterations, answers spread out wake the
+loop for almost every one. Four clients watch the same agents, one after the other,
+against the same simulator:
 
 - the watcher on the httpcore pool (shards of 10 connections; the default on trio);
 - the watcher on the default pool, which on asyncio is the aiohttp transport in one
@@ -11,8 +17,9 @@ one after the other, against the same simulator:
 - raw httpx: one loop per agent on one shared ``httpx.AsyncClient`` whose limits allow
   a connection per agent.
 
-Each warms up until every agent's poll is held, waits half a hold (so the window holds
-whole rounds of polls), then counts requests and this process's CPU over whole holds.
+Each warms up until every agent's poll is held, waits until the middle of a hold cycle
+(so the window holds whole rounds of polls, and no burst is cut in two), then counts
+requests and this process's CPU over whole holds.
 Memory is measured in a fresh child process per client (RSS with every agent watched,
 minus RSS before the client existed, divided by the agents). Idle requests per agent-hour
 are counted with the document's 60 s hold over one whole hold in the full run.
@@ -275,7 +282,10 @@ async def _measure(
         # One shared httpx client cannot keep up with every poll (its pool's CPU grows
         # with connections x waiting requests): measure it however far it got.
         await poll_until(warmed, sizes.httpx_warm if kind == RAW_HTTPX else sizes.warm_timeout)
-        await asyncio.sleep(hold / 2)  # the window starts between two rounds of polls
+        # The window starts half a hold from the cycle's points where phased holds end
+        # "together" (the simulator's loop clock is this CLOCK_MONOTONIC), at least half a
+        # hold from now: between two rounds of polls.
+        await asyncio.sleep(hold / 2 + (-time.monotonic()) % hold)
         settle()
         requests, used, started = subject.requests(), cpu(), time.monotonic()
         await asyncio.sleep(hold * holds)
@@ -380,59 +390,76 @@ def _memory_limit(traced: dict[str, Any], agents: int) -> str:
 # --- the row ------------------------------------------------------------------------------
 
 
+#: When the simulator ends the held polls (``Simulator(hold_ends=...)``) -> the subjects
+#: measured that way. The aiohttp ones alone meet every answer at once: the httpcore pool
+#: and the shared httpx client answer to a target of their own in the spread case.
+HOLD_ENDS: Final[dict[str, tuple[str, ...]]] = {
+    "spread": ORDER,
+    "together": (RAW_AIOHTTP, WATCHER_AIOHTTP),
+}
+
+
+async def _rounds(sim: Child, kinds: Sequence[str], sizes: Sizes) -> dict[str, _Window]:
+    """Each of *kinds* measured in interleaved rounds; the median round of each."""
+    users: list[str] = sim.hello["users"][: sizes.agents]
+    rounds: dict[str, list[_Window]] = {}
+
+    def missed(window: _Window, kind: str) -> bool:
+        base = rounds.get(RAW_AIOHTTP)
+        target = _AIOHTTP_TARGET[kind]
+        if target is None:
+            return False
+        limit = target * (_median(base).cpu_per_request if base else 0)
+        return base is None or window.cpu_per_request > limit
+
+    # Rounds interleave the subjects, so a drift of the machine's speed (a neighbour on
+    # the host, the other core busy) reaches all of them alike; the median is reported.
+    for round_ in range(sizes.rounds):
+        last = round_ == sizes.rounds - 1
+        for kind in kinds:
+            if kind in SUBJECTS and kind not in sizes.subjects:
+                continue
+            if kind == RAW_HTTPX and not last:
+                continue  # far off its target either way, and slow to warm up
+            profile = (
+                functools.partial(missed, kind=kind)
+                if kind in SUBJECTS and sizes.profile and last
+                else None
+            )
+            window = await _measure(sim, kind, users, sizes, profile_if=profile)
+            rounds.setdefault(kind, []).append(window)
+    return {kind: _median(found) for kind, found in rounds.items()}
+
+
 async def _main(quick: bool) -> list[Line]:
     sizes = QUICK if quick else FULL
-    async with Child("sim", "--agents", str(sizes.agents), "--hold", str(sizes.hold)) as sim:
-        users: list[str] = sim.hello["users"][: sizes.agents]
-        agents = len(users)
-        rounds: dict[str, list[_Window]] = {}
-
-        def missed(window: _Window, kind: str) -> bool:
-            base = rounds.get(RAW_AIOHTTP)
-            target = _AIOHTTP_TARGET[kind]
-            if target is None:
-                return False
-            limit = target * (_median(base).cpu_per_request if base else 0)
-            return base is None or window.cpu_per_request > limit
-
-        # Rounds interleave the subjects, so a drift of the machine's speed (a neighbour on
-        # the host, the other core busy) reaches all of them alike; the median is reported.
-        for round_ in range(sizes.rounds):
-            last = round_ == sizes.rounds - 1
-            for kind in ORDER:
-                if kind in SUBJECTS and kind not in sizes.subjects:
-                    continue
-                if kind == RAW_HTTPX and not last:
-                    continue  # far off its target either way, and slow to warm up
-                profile = (
-                    functools.partial(missed, kind=kind)
-                    if kind in SUBJECTS and sizes.profile and last
-                    else None
-                )
-                window = await _measure(sim, kind, users, sizes, profile_if=profile)
-                rounds.setdefault(kind, []).append(window)
-        windows = {kind: _median(found) for kind, found in rounds.items()}
-        memory: dict[str, dict[str, Any]] = {}
-        for kind in (WATCHER_POOL, WATCHER_AIOHTTP, RAW_AIOHTTP):
-            memory[kind] = await _memory(
-                kind, sim.hello["url"], sim.hello["token"], users, sizes.hold
-            )
-            await poll_until(lambda: _zero_held(sim), sizes.hold + 10)
-        for kind in (WATCHER_POOL, WATCHER_AIOHTTP):
-            found = memory[kind]
-            if sizes.profile and found["after"] - found["before"] > _MEMORY_TARGET * len(users):
-                traced = await _memory(
-                    kind, sim.hello["url"], sim.hello["token"], users, sizes.hold, trace=True
-                )
-                found["limit"] = _memory_limit(traced, len(users))
+    windows: dict[str, dict[str, _Window]] = {}
+    memory: dict[str, dict[str, Any]] = {}
+    hour: _Window | None = None
+    for ends, kinds in HOLD_ENDS.items():
+        async with Child(
+            "sim", "--agents", str(sizes.agents), "--hold", str(sizes.hold), "--hold-ends", ends
+        ) as sim:
+            users: list[str] = sim.hello["users"][: sizes.agents]
+            windows[ends] = await _rounds(sim, kinds, sizes)
+            if ends != "spread":
+                continue
+            url, token = sim.hello["url"], sim.hello["token"]
+            for kind in (WATCHER_POOL, WATCHER_AIOHTTP, RAW_AIOHTTP):
+                memory[kind] = await _memory(kind, url, token, users, sizes.hold)
                 await poll_until(lambda: _zero_held(sim), sizes.hold + 10)
-        hour: _Window | None = None
-        if sizes.hour_hold is not None:
-            await sim.command("hold", seconds=sizes.hour_hold)
-            hour = await _measure(
-                sim, WATCHER_POOL, users, sizes, hold=sizes.hour_hold, holds=1, drain=False
-            )
-    return _lines(sizes, agents, windows, memory, hour)
+            for kind in (WATCHER_POOL, WATCHER_AIOHTTP):
+                found = memory[kind]
+                if sizes.profile and found["after"] - found["before"] > _MEMORY_TARGET * len(users):
+                    traced = await _memory(kind, url, token, users, sizes.hold, trace=True)
+                    found["limit"] = _memory_limit(traced, len(users))
+                    await poll_until(lambda: _zero_held(sim), sizes.hold + 10)
+            if sizes.hour_hold is not None:
+                await sim.command("hold", seconds=sizes.hour_hold)
+                hour = await _measure(
+                    sim, WATCHER_POOL, users, sizes, hold=sizes.hour_hold, holds=1, drain=False
+                )
+    return _lines(sizes, sizes.agents, windows, memory, hour)
 
 
 def _median(found: list[_Window]) -> _Window:
@@ -454,63 +481,75 @@ def _per_1000(window: _Window) -> str:
     return f"{window.cpu_per_request * 1000:.2f} s CPU / 1000 polls{spread}"
 
 
+#: How each pattern of answers reads in the table.
+_ENDS_TEXT: Final = {
+    "spread": "answers spread over the hold",
+    "together": "every answer at once",
+}
+
+
 def _lines(
     sizes: Sizes,
     agents: int,
-    windows: dict[str, _Window],
+    windows: dict[str, dict[str, _Window]],
     memory: dict[str, dict[str, Any]],
     hour: _Window | None,
 ) -> list[Line]:
     lines = []
-    raw_aiohttp, raw_httpx = windows[RAW_AIOHTTP], windows[RAW_HTTPX]
-    window_note = f"{agents} agents, hold {sizes.hold:g} s, {sizes.holds_measured} holds measured"
-    for kind in sizes.subjects:
-        window = windows[kind]
-        versus_aiohttp = window.cpu_per_request / raw_aiohttp.cpu_per_request
-        less_than_httpx = raw_httpx.cpu_per_request / window.cpu_per_request
-        target = _AIOHTTP_TARGET[kind]
-        met = (target is None or versus_aiohttp <= target) and less_than_httpx >= 20
-        limit = ""
-        if not met and window.profile:
-            limit = (
-                "Where the watcher's CPU goes (cProfile of one more hold, cumulative):\n\n"
-                f"```\n{window.profile}\n```"
+    holds = f"{sizes.holds_measured} hold{'s' if sizes.holds_measured != 1 else ''}"
+    window_note = f"{agents} agents, hold {sizes.hold:g} s, {holds} measured"
+    for ends, found in windows.items():
+        raw_aiohttp, raw_httpx = found[RAW_AIOHTTP], found.get(RAW_HTTPX)
+        for kind in sizes.subjects:
+            if kind not in found:
+                continue
+            window = found[kind]
+            versus_aiohttp = window.cpu_per_request / raw_aiohttp.cpu_per_request
+            target = _AIOHTTP_TARGET[kind]
+            met = target is None or versus_aiohttp <= target
+            baseline = f"raw aiohttp {_per_1000(raw_aiohttp)}"
+            ratio = f"{ratio_text(versus_aiohttp)} aiohttp"
+            goals = [] if target is None else [f"≤ {target:g}x aiohttp"]
+            if raw_httpx is not None:
+                less_than_httpx = raw_httpx.cpu_per_request / window.cpu_per_request
+                met = met and less_than_httpx >= 20
+                ready = "" if raw_httpx.ready >= agents else f" ({raw_httpx.ready}/{agents} ready)"
+                baseline += f"; shared httpx {_per_1000(raw_httpx)}{ready}"
+                ratio += f"; {less_than_httpx:.0f}x less than shared httpx"
+                goals.append("≥ 20x less than shared httpx")
+            limit = ""
+            if not met and window.profile:
+                limit = (
+                    "Where the watcher's CPU goes (cProfile of one more hold, cumulative):\n\n"
+                    f"```\n{window.profile}\n```"
+                )
+            lines.append(
+                Line(
+                    row=3,
+                    case=f"CPU per idle long poll, {window_note}, {_ENDS_TEXT[ends]}: {kind}",
+                    measured=f"{_per_1000(window)} ({window.requests} polls)",
+                    baseline=baseline,
+                    ratio=ratio,
+                    target="; ".join(goals),
+                    met=met,
+                    limit=limit,
+                )
             )
-        httpx_note = "" if raw_httpx.ready >= agents else f" ({raw_httpx.ready}/{agents} ready)"
-        lines.append(
-            Line(
-                row=3,
-                case=f"CPU per idle long poll, {window_note}: {kind}",
-                measured=f"{_per_1000(window)} ({window.requests} polls)",
-                baseline=(
-                    f"raw aiohttp {_per_1000(raw_aiohttp)}; shared httpx "
-                    f"{_per_1000(raw_httpx)}{httpx_note}"
-                ),
-                ratio=(
-                    f"{ratio_text(versus_aiohttp)} aiohttp; {less_than_httpx:.0f}x less than "
-                    "shared httpx"
-                ),
-                target=("" if target is None else f"≤ {target:g}x aiohttp; ")
-                + "≥ 20x less than shared httpx",
-                met=met,
-                limit=limit,
-            )
-        )
     base = memory[RAW_AIOHTTP]
     base_per = (base["after"] - base["before"]) / agents
     for kind in (WATCHER_POOL, WATCHER_AIOHTTP):
-        found = memory[kind]
-        per = (found["after"] - found["before"]) / agents
+        used = memory[kind]
+        per = (used["after"] - used["before"]) / agents
         lines.append(
             Line(
                 row=3,
                 case=f"Memory per watched agent (RSS, pool base included), {agents} agents: {kind}",
-                measured=f"{kib(per)} ({int(found['ready'])}/{agents} agents ready)",
+                measured=f"{kib(per)} ({int(used['ready'])}/{agents} agents ready)",
                 baseline=f"raw aiohttp {kib(base_per)}",
                 ratio=ratio_text(per / base_per) if base_per > 0 else "-",
                 target="≤ 48 KB",
                 met=per <= _MEMORY_TARGET,
-                limit=str(found.get("limit", "")),
+                limit=str(used.get("limit", "")),
             )
         )
     if hour is not None:
@@ -518,7 +557,7 @@ def _lines(
         case = f"Idle requests per agent-hour, hold 60 s, {agents} agents: {WATCHER_POOL}"
         measured = f"{per_hour:.1f} ({hour.requests} requests in {hour.seconds:.0f} s)"
     else:
-        window = windows[WATCHER_POOL]
+        window = windows["spread"][WATCHER_POOL]
         per_hold = window.requests / agents / sizes.holds_measured
         per_hour = per_hold * 60
         case = (
@@ -547,8 +586,16 @@ def run(quick: bool) -> list[Line]:
 
 NOTES: Final = (
     "- **Row 3** runs the simulator (frozen clock: every poll is idle) in a child process "
-    "and counts this process's CPU over whole holds once every agent's poll is held, in "
-    "rounds that interleave the subjects (3 in a full run, 2 in a quick one; the shared httpx "
+    "and counts this process's CPU over whole holds once every agent's poll is held. When "
+    "an unchanged hold ends is the simulator's doing (`Simulator(hold_ends=...)`), so every "
+    "client meets the same answers: **spread** ends each agent's polls at its own point of "
+    "the hold cycle, as a real PBX's end (its agents' changes put them out of step; this "
+    "wakes the client for almost every answer), **together** ends every agent's at once (one "
+    "burst per hold, served in a few loop iterations: the aiohttp subjects only). Before "
+    "2026-12 the holds ended a hold after each poll arrived, which gave the raw loops, "
+    "started at once, the bursts and the watcher, started a few at a time, answers spread "
+    "out: half the raw client's CPU per poll, so its ratio compared two patterns. Rounds "
+    "interleave the subjects (3 in a full run, 2 in a quick one; the shared httpx "
     "client once), each started afresh: the median round is shown (of two, the higher) with "
     "the range; "
     "memory is the RSS growth of a fresh child process watching every agent, divided by "

@@ -30,8 +30,9 @@ import contextlib
 import json
 import logging
 import math
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 import httpx
@@ -47,7 +48,11 @@ from ._render import Views, php_json, to_xml
 from .handlers import HANDLERS, Answer, ApiRequest, rt_user_state_agent
 from .state import ERR_NOT_LOGGED, ERR_USER_UNKNOWN, SimError, SimState
 
-__all__ = ["SimContext", "Traffic", "create_app"]
+__all__ = ["HOLD_ENDS", "HoldEnds", "SimContext", "Traffic", "create_app", "hold_deadline"]
+
+#: When an unchanged held poll ends (see :func:`hold_deadline`).
+HoldEnds = Literal["arrival", "spread", "together"]
+HOLD_ENDS: Final[tuple[HoldEnds, ...]] = ("arrival", "spread", "together")
 
 _log = logging.getLogger("daktela_async.sim")
 
@@ -165,6 +170,8 @@ class SimContext:
         views: Answer rendering (with the realtime caches).
         faults: The fault plan.
         hold: Seconds ``RTUserState`` with an unchanged ``hash`` is held.
+        hold_ends: When an unchanged held poll ends: ``"arrival"`` (a whole hold after
+            it arrived), ``"spread"`` or ``"together"`` (see :func:`hold_deadline`).
         dynamics: The call-centre model to run during the lifespan, if any.
         aborter: Set by the server: aborts the connection of an ASGI scope (for the
             ``reset`` fault); returns ``False`` when it cannot.
@@ -178,6 +185,7 @@ class SimContext:
         self.views = Views(state)
         self.faults = faults
         self.hold = hold
+        self.hold_ends: HoldEnds = "arrival"
         self.dynamics = dynamics
         self.aborter: Callable[[Scope], bool] | None = None
         self.held = 0
@@ -223,9 +231,9 @@ class SimContext:
         Answers as soon as the agent's hash differs from *client_hash*, or after
         :attr:`hold` seconds with the unchanged state (and hash).
         """
-        deadline = anyio.current_time() + self.hold
-        self.held += 1
         login = str(req.get("user"))
+        deadline = hold_deadline(anyio.current_time(), self.hold, login, self.hold_ends)
+        self.held += 1
         self.traffic.hold(login)
         try:
             while True:
@@ -250,6 +258,30 @@ class SimContext:
         finally:
             self.held -= 1
             self.traffic.release(login)
+
+
+def hold_deadline(now: float, hold: float, login: str, ends: HoldEnds) -> float:
+    """When a poll for *login* that arrived at *now* ends unchanged (loop time, seconds).
+
+    - ``"arrival"``: a whole *hold* after it arrived, as the document describes.
+    - ``"spread"``: at the agent's own point of the hold cycle (its phase, a fixed
+      fraction of *hold* drawn from its login: the agents spread evenly over the
+      cycle), the first such point at least half a hold away. A real PBX's holds end
+      spread out, because its agents' changes put them out of step; a client that
+      started every poll at once would otherwise meet its answers together for as long
+      as nothing changes.
+    - ``"together"``: every agent's at the same point of the cycle (phase 0), the first
+      at least half a hold away: one burst of answers per hold.
+
+    With either phase, a client that asks again as soon as it is answered is answered
+    every *hold*, at the same points, however it started: every client meets the same
+    pattern (what the benchmarks compare clients on).
+    """
+    if ends == "arrival":
+        return now + hold
+    phase = zlib.crc32(login.encode()) / 2**32 * hold if ends == "spread" else 0.0
+    earliest = now + hold / 2
+    return earliest + (phase - earliest) % hold
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
@@ -567,6 +599,7 @@ def create_app(
     *,
     faults: FaultPlan | None = None,
     hold: float = 60.0,
+    hold_ends: HoldEnds = "arrival",
     dynamics: bool | CallCentre = False,
 ) -> Starlette:
     """Build the simulator's ASGI application.
@@ -577,6 +610,7 @@ def create_app(
             ``None``).
         hold: Seconds ``RTUserState`` with an unchanged ``hash`` is held (the
             document's 60).
+        hold_ends: When an unchanged held poll ends (see :func:`hold_deadline`).
         dynamics: ``True`` (or a configured :class:`CallCentre`) runs the call-centre
             model during the application's lifespan.
 
@@ -591,6 +625,7 @@ def create_app(
         else (CallCentre(sim_state, seed=sim_state.seed) if dynamics else None)
     )
     ctx = SimContext(sim_state, plan, hold, model)
+    ctx.hold_ends = hold_ends
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -21,6 +21,8 @@ _DEFAULT_PASSWORD: Final = "daktela"
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sim`` command's argument parser."""
+    from ._app import HOLD_ENDS
+
     # UsageParser: a token given to a mistyped flag is not echoed in the usage error.
     parser = UsageParser(
         prog="daktela-async sim",
@@ -42,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         help="seconds RTUserState with an unchanged hash is held (60)",
+    )
+    parser.add_argument(
+        "--hold-ends",
+        choices=HOLD_ENDS,
+        default="arrival",
+        help="when an unchanged held poll ends: a hold after it arrived, at its agent's "
+        "own point of the hold cycle (spread out, as a real PBX's), or every agent's "
+        "together (arrival)",
     )
     parser.add_argument("--login", default=_DEFAULT_LOGIN, help="API user login (admin)")
     parser.add_argument("--password", default=_DEFAULT_PASSWORD, help="API user password (daktela)")
@@ -110,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         speed=args.speed,
         hold=args.hold,
+        hold_ends=args.hold_ends,
         dynamics=False if args.no_dynamics else None,
         host=args.host,
         port=args.port,

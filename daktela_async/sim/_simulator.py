@@ -9,7 +9,7 @@ from typing import Any, Self, TypeVar
 import anyio.to_thread
 
 from .._errors import DaktelaUsageError
-from ._app import SimContext, create_app
+from ._app import HoldEnds, SimContext, create_app
 from ._clock import SimClock, parse_dt
 from ._dynamics import CallCentre, Traffic
 from ._faults import Fault, FaultKind, FaultPlan, GarbageKind, _logins
@@ -44,6 +44,12 @@ class Simulator:
             and control methods (and :meth:`advance`), which is what tests want.
         hold: Seconds ``RTUserState`` with an unchanged ``hash`` is held (60 in the
             document; tests use fractions of a second).
+        hold_ends: When an unchanged held poll ends: ``"arrival"``, a whole hold after
+            it arrived (the document's behaviour); ``"spread"``, at the agent's own
+            point of the hold cycle (the agents spread evenly over it), at least half a
+            hold away, so answers come spread out as a real PBX's do even to a client
+            that started every poll at once; ``"together"``, every agent's at the same
+            point (one burst per hold).
         dynamics: Run the call-centre model; default: when ``speed > 0``.
         host: Interface to bind (loopback by default).
         port: Port to bind; 0 picks a free one.
@@ -63,6 +69,7 @@ class Simulator:
         seed: int = 1,
         speed: float = 1.0,
         hold: float = 60.0,
+        hold_ends: HoldEnds = "arrival",
         dynamics: bool | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -92,6 +99,7 @@ class Simulator:
             self.state,
             faults=self.faults,
             hold=hold,
+            hold_ends=hold_ends,
             dynamics=model if model is not None else False,
         )
         self.context: SimContext = self.app.state.sim

@@ -9,8 +9,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from daktela_async.sim import SimState, Simulator, create_app, token_for
+from daktela_async.sim import HoldEnds, SimState, Simulator, create_app, token_for
+from daktela_async.sim._app import hold_deadline
 
 HOLD = 2.0  # long enough that 'released early' and 'held' never overlap on a busy CI
 
@@ -179,3 +182,77 @@ async def test_a_thousand_held_requests_are_cheap_and_released_by_one_change(
     assert len(set(done)) == 1
     assert done[0] != current
     assert ctx.held == 0
+
+
+# --- when an unchanged hold ends (hold_ends) ------------------------------------------------
+
+_LOGINS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._-", min_size=1, max_size=30)
+
+
+@given(now=st.floats(0, 1e6), hold=st.floats(0.1, 120), login=_LOGINS)
+def test_an_arrival_hold_ends_a_whole_hold_after_the_poll(
+    now: float, hold: float, login: str
+) -> None:
+    assert hold_deadline(now, hold, login, "arrival") == now + hold
+
+
+@given(
+    now=st.floats(0, 1e6),
+    hold=st.floats(0.1, 120),
+    login=_LOGINS,
+    ends=st.sampled_from(["spread", "together"]),
+)
+def test_a_phased_hold_ends_at_the_agents_point_of_the_cycle(
+    now: float, hold: float, login: str, ends: HoldEnds
+) -> None:
+    deadline = hold_deadline(now, hold, login, ends)
+    # Never sooner than half a hold (an unchanged answer must not come at once), never
+    # later than the next point of the cycle after that.
+    assert hold / 2 - 1e-6 <= deadline - now <= hold * 1.5 + 1e-6
+    # Asked again as soon as answered: answered one whole hold later, at the same point.
+    again = hold_deadline(deadline, hold, login, ends)
+    assert again - deadline == pytest.approx(hold, rel=1e-6, abs=1e-6)
+    # The same point whenever the agent started polling.
+    later = hold_deadline(now + hold * 0.37, hold, login, ends)
+    assert (later - deadline) / hold == pytest.approx(round((later - deadline) / hold), abs=1e-6)
+
+
+def test_together_every_agent_ends_at_once_and_spread_evenly_over_the_cycle() -> None:
+    logins = [f"agent{i:04d}" for i in range(1000)]
+    hold, now = 10.0, 1234.5
+    together = {round(hold_deadline(now, hold, login, "together"), 6) for login in logins}
+    assert len(together) == 1
+    spread = [hold_deadline(now, hold, login, "spread") % hold for login in logins]
+    tenths = [0] * 10
+    for phase in spread:
+        tenths[int(phase / hold * 10)] += 1
+    # Evenly: every tenth of the cycle gets about a tenth of the agents.
+    assert all(60 <= count <= 140 for count in tenths), tenths
+
+
+async def _answered_apart(ends: HoldEnds) -> float:
+    """Seconds between the answers of two agents' unchanged polls sent 0.4 s apart."""
+    with Simulator(agents=5, speed=0, hold=1.0, hold_ends=ends) as running:
+        async with client(running) as http:
+            users = ("hajek", "hajekhu")
+            hashes = {user: (await user_state(http, user))["result"]["hash"] for user in users}
+            done: dict[str, float] = {}
+
+            async def poll(user: str) -> None:
+                held = await user_state(http, user, hash=hashes[user])
+                assert held["result"]["hash"] == hashes[user]
+                done[user] = time.monotonic()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poll, users[0])
+                await anyio.sleep(0.4)
+                tg.start_soon(poll, users[1])
+    return done[users[1]] - done[users[0]]
+
+
+@pytest.mark.anyio
+async def test_the_simulator_ends_phased_holds_together_not_by_arrival() -> None:
+    # By arrival the two answers come 0.4 s apart, "together" at the same point of the
+    # cycle. Order and spacing, with wide margins, not speed.
+    assert await _answered_apart("arrival") > 0.25
+    assert abs(await _answered_apart("together")) < 0.2

@@ -230,3 +230,10 @@ def test_cli_prints_url_and_token_and_serves() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_cli_takes_when_held_polls_end() -> None:
+    assert build_parser().parse_args([]).hold_ends == "arrival"
+    assert build_parser().parse_args(["--hold-ends", "spread"]).hold_ends == "spread"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--hold-ends", "sometimes"])
