@@ -671,9 +671,21 @@ class DaktelaClient:
             idempotent=spec.idempotent if spec is not None else False,
         )
 
-    async def _send_once(self, prepared: _Prepared, attempt: int) -> Answer:
-        # Timed only when someone reads the log line (most requests are not).
-        started = time.perf_counter() if logger.isEnabledFor(logging.DEBUG) else None
+    def _send_once(self, prepared: _Prepared, attempt: int) -> Awaitable[Answer]:
+        """One attempt, its status unchecked (:meth:`_checked`).
+
+        The pool's coroutine itself, not awaited here: one frame fewer on every resume
+        of the request (an idle long poll resumes several times), unless someone reads
+        the debug log, which times the attempt.
+        """
+        if logger.isEnabledFor(logging.DEBUG):
+            return self._send_logged(prepared, attempt)
+        return self._pool.send(
+            prepared.outgoing, prepared.timeouts, action=prepared.action, url=prepared.shown_url
+        )
+
+    async def _send_logged(self, prepared: _Prepared, attempt: int) -> Answer:
+        started = time.perf_counter()
         status: int | str = "error"
         try:
             response = await self._pool.send(
@@ -681,14 +693,21 @@ class DaktelaClient:
             )
             status = response.status_code
         finally:
-            if started is not None:
-                logger.debug(
-                    "%s -> %s in %.1f ms (attempt %d)",
-                    prepared.action,
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                    attempt,
-                )
+            logger.debug(
+                "%s -> %s in %.1f ms (attempt %d)",
+                prepared.action,
+                status,
+                (time.perf_counter() - started) * 1000,
+                attempt,
+            )
+        return response
+
+    def _checked(self, prepared: _Prepared, response: Answer) -> Answer:
+        """*response*, unless its HTTP status is not 2xx.
+
+        Raises:
+            DaktelaHTTPStatusError: A non-2xx answer.
+        """
         if not 200 <= response.status_code < 300:
             raise DaktelaHTTPStatusError(
                 f"{prepared.action}: HTTP {response.status_code} {response.reason_phrase} "
@@ -704,7 +723,7 @@ class DaktelaClient:
         attempt = 1
         while True:
             try:
-                return await self._send_once(prepared, attempt)
+                return self._checked(prepared, await self._send_once(prepared, attempt))
             except DaktelaError as exc:
                 delay = _retry.next_delay(exc, prepared.policy, attempt, prepared.idempotent)
                 if delay is None:
@@ -776,34 +795,23 @@ class DaktelaClient:
             retries=retries,
             params=merged,
         )
-        # Not through _call_prepared: one frame fewer on every resume of the request.
-        response = await self._attempts(prepared)
-        return self._result(prepared, response)
-
-    async def _call_prepared(self, prepared: _Prepared) -> Any:
-        """Send a prepared JSON call (retrying as its policy says); its ``result``.
-
-        The realtime watcher keeps each agent's prepared long poll and calls this
-        directly: an idle poll then costs no argument parsing or cache lookup.
-        """
-        if self._closed:
-            raise DaktelaUsageError("the client is closed; open a new one", action=prepared.action)
         response = await self._attempts(prepared)
         return self._result(prepared, response)
 
     def _attempts(self, prepared: _Prepared) -> Awaitable[Answer]:
         """The attempts of *prepared*; without a retry, the one attempt, without the loop.
 
-        Returned, not awaited here: a frame fewer on every resume of the request.
+        Returned, not awaited here: a frame fewer on every resume of the request. The
+        answer's status is checked by :meth:`_result`.
         """
         if prepared.policy.max_attempts > 1:
             return self._send(prepared)
         return self._send_once(prepared, 1)
 
     def _result(self, prepared: _Prepared, response: Answer) -> Any:
-        """The envelope's ``result`` (its errors raised as ours)."""
+        """The envelope's ``result`` (a non-2xx status and the envelope's errors raised)."""
         return decode_envelope(
-            response.content,
+            self._checked(prepared, response).content,
             action=prepared.action,
             status_code=response.status_code,
             # The holder, not its value: the plain token stays out of this frame's locals.

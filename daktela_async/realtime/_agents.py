@@ -41,6 +41,7 @@ from .._transport._request import version_key
 from ._core import Core
 from ._diff import agent_events, same_on_board
 from ._health import OutageGate, TokenCheck, Verdict, classify, retry_after
+from ._interrupt import Interrupt, interrupt_factory
 
 if TYPE_CHECKING:
     from .._client import _Prepared
@@ -75,7 +76,7 @@ class Agents:
         # Agents whose stored state came from RTUsersState's shorter form.
         self._partial: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self._inflight: dict[str, anyio.CancelScope] = {}
+        self._inflight: dict[str, Interrupt] = {}
         # Each agent's held poll as last prepared, and the hash it was prepared for: an
         # idle watch sends the same request every hold.
         self._held: dict[str, tuple[str, _Prepared]] = {}
@@ -160,6 +161,7 @@ class Agents:
         interval = not self._has_hash
         fast = 0  # answers in a row that came back faster than min_unchanged_gap
         clock = _clock()
+        interrupt = interrupt_factory()
         rested = False
         while True:
             if not rested:
@@ -173,7 +175,7 @@ class Agents:
             started = clock()
             sent = None if interval else hash
             try:
-                state = await self._request(user, sent)
+                state = await self._request(user, sent, interrupt())
             except DaktelaError as exc:
                 hash = None
                 verdict = classify(exc)
@@ -232,24 +234,28 @@ class Agents:
                 # sent (that costs them its sending time in latency otherwise).
                 rested = not published and elapsed >= settings.min_unchanged_gap
 
-    async def _request(self, user: str, hash: str | None) -> AgentState | None:
-        """One ``RTUserState``; ``None`` when an outage cancelled it."""
-        scope = anyio.CancelScope()
+    async def _request(self, user: str, hash: str | None, scope: Interrupt) -> AgentState | None:
+        """One ``RTUserState`` within *scope* (fresh); ``None`` when an outage cancelled it."""
+        client = self._client
         self._inflight[user] = scope
         result: Any = None
         try:
             with scope:
+                # The client's own steps, not call(): each agent keeps its prepared poll,
+                # and the pool's coroutine is awaited from this frame (no layer between
+                # them to resume each time the held request wakes up).
                 if hash is None:
                     async with self._unheld:
                         self.source.requests += 1
-                        unheld = self._prepare_poll(user, None)
-                        result = await self._client._call_prepared(unheld)
+                        prepared = self._prepare_poll(user, None)
+                        result = client._result(prepared, await client._attempts(prepared))
                 else:
                     self.source.requests += 1
                     held = self._held.get(user)
                     if held is None or held[0] != hash:
                         held = self._held[user] = (hash, self._prepare_poll(user, hash))
-                    result = await self._client._call_prepared(held[1])
+                    prepared = held[1]
+                    result = client._result(prepared, await client._attempts(prepared))
         finally:
             if self._inflight.get(user) is scope:
                 del self._inflight[user]

@@ -289,6 +289,30 @@ async def test_the_canary_notices_a_hung_simulator() -> None:
         assert watcher.stats().failing == ()
 
 
+async def test_an_outage_cancels_the_polls_it_finds_held() -> None:
+    # Polls held since before a PBX hung would wait for their read timeout (60 s here):
+    # the outage cancels them, and the resync after it sends fresh ones.
+    async with (
+        Simulator(agents=6, queues=1, speed=0, hold=30.0) as sim,
+        DaktelaClient(sim.url, sim.token) as client,
+        client.watch(
+            users=USERS, long_poll_timeout=60.0, canary_interval=0.5, canary_timeout=0.5
+        ) as watcher,
+        watcher.subscribe() as events,
+    ):
+        await collect_until(events, lambda seen: len(agent_states(seen)) == 3)
+        with anyio.fail_after(5):
+            while sim.context.held < len(USERS):  # noqa: ASYNC110 (another thread's count)
+                await anyio.sleep(0.05)
+        sim.inject("hang")
+        await collect_until(events, lambda s: bool(of(SourceFailed, s)), timeout=3)
+        # The simulator ends a hold when its client hangs up: none is left.
+        with anyio.fail_after(3):
+            while sim.context.held:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+        assert watcher.stats().sources["agents"].consecutive_failures >= 1
+
+
 async def test_a_full_pool_is_not_mistaken_for_an_outage(caplog: pytest.LogCaptureFixture) -> None:
     # Four connections, four agents held for 30 s: every connection is taken and the
     # canary waits for one until the pool timeout. That is the client's own congestion,
