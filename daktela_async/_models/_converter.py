@@ -92,8 +92,6 @@ from ._scalars import (
     to_int,
     to_opt_bool,
     to_opt_datetime,
-    to_opt_int,
-    to_opt_str,
     to_options,
     to_str,
 )
@@ -286,11 +284,41 @@ def _make_union_hook(tp: Any) -> Callable[[Any, Any], Any]:
     return structure_union
 
 
+def _structure_opt_int(value: Any, _: Any) -> int | None:
+    # to_opt_int, inlined: the hook of every optional int of every model (nine in a
+    # queue summary), where two calls fewer per field show in a small call's CPU.
+    tp = type(value)
+    if tp is int:
+        return value  # type: ignore[no-any-return]
+    if tp is str:
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    elif value is None:
+        return None
+    raise fail("an integer or a numeric string", value)
+
+
+def _structure_opt_str(value: Any, _: Any) -> str | None:
+    # to_opt_str, inlined (as _structure_opt_int).
+    tp = type(value)
+    if tp is str:
+        return value  # type: ignore[no-any-return]
+    if value is None:
+        return None
+    if tp is int or tp is float:
+        return str(value)
+    raise fail("a string", value)
+
+
 def _make_optional_hook(inner: Any) -> Callable[[Any, Any], Any]:
     if inner is str:
-        return lambda value, _: to_opt_str(value)
+        return _structure_opt_str
     if inner is int:
-        return lambda value, _: to_opt_int(value)
+        return _structure_opt_int
     if inner is bool:
         return lambda value, _: to_opt_bool(value)
     if inner is dt.datetime:

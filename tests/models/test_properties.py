@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from daktela_async._errors import DaktelaDecodeError
@@ -30,7 +30,8 @@ from daktela_async._models._agent_states import (
     _Decode,
     structure_agent_state_generic,
 )
-from daktela_async._models._converter import structure_by_converter
+from daktela_async._models._converter import converter, structure_by_converter
+from daktela_async._models._scalars import ConversionError, to_opt_int, to_opt_str
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -274,3 +275,33 @@ def test_any_json_for_any_action_raises_only_decode_errors(action: str, value: A
     except DaktelaDecodeError as exc:
         error = exc
     assert error is None or error.action == action
+
+
+def _outcome(convert: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        value = convert()
+    except ConversionError as exc:
+        return "error", str(exc)
+    return type(value).__name__, value
+
+
+_numeric_text = st.integers(-(10**6), 10**6).map(str) | st.sampled_from([" 7", "1_0", "+3"])
+
+
+@SETTINGS
+@given(json_values | _numeric_text)
+@example("")
+@example(None)
+@example(True)
+@example(0.0)
+@example(12)
+@example("12")
+@example("x")
+@example([])
+def test_the_optional_scalar_hooks_agree_with_their_functions(value: Any) -> None:
+    # The converter's hooks for `int | None` and `str | None` are inlined copies of
+    # to_opt_int and to_opt_str: same values, same refusals.
+    hook_int = converter.get_structure_hook(int | None)
+    hook_str = converter.get_structure_hook(str | None)
+    assert _outcome(lambda: hook_int(value, int | None)) == _outcome(lambda: to_opt_int(value))
+    assert _outcome(lambda: hook_str(value, str | None)) == _outcome(lambda: to_opt_str(value))
