@@ -17,10 +17,11 @@ or run ``python -m daktela_async.sim --port 8765 --agents 50 --speed 10``.
 
 from __future__ import annotations
 
-from ._app import HoldEnds, SimContext, create_app
+from ._app import SimContext, create_app
 from ._clock import SimClock
 from ._dynamics import CallCentre, Traffic
 from ._faults import Fault, FaultKind, FaultPlan, GarbageKind
+from ._holds import HoldEnds
 from ._simulator import Simulator
 from .state import SimError, SimState, token_for
 

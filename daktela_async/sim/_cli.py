@@ -21,7 +21,7 @@ _DEFAULT_PASSWORD: Final = "daktela"
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sim`` command's argument parser."""
-    from ._app import HOLD_ENDS
+    from ._holds import HOLD_ENDS
 
     # UsageParser: a token given to a mistyped flag is not echoed in the usage error.
     parser = UsageParser(

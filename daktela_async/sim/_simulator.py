@@ -9,10 +9,11 @@ from typing import Any, Self, TypeVar
 import anyio.to_thread
 
 from .._errors import DaktelaUsageError
-from ._app import HoldEnds, SimContext, create_app
+from ._app import SimContext, create_app
 from ._clock import SimClock, parse_dt
 from ._dynamics import CallCentre, Traffic
 from ._faults import Fault, FaultKind, FaultPlan, GarbageKind, _logins
+from ._holds import HoldEnds
 from ._server import SimServer
 from .state import SimState, token_for
 
@@ -183,7 +184,7 @@ class Simulator:
         return self.run(lambda s: (s.sync(), s.snapshot())[1])
 
     def traffic(self, *, reset: bool = False) -> dict[str, Any]:
-        """What the PBX was asked so far (see :class:`~daktela_async.sim._app.Traffic`).
+        """What the PBX was asked so far (see :class:`~daktela_async.sim._holds.Traffic`).
 
         Args:
             reset: Start counting afresh after taking the copy.
