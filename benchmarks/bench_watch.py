@@ -17,9 +17,9 @@ against the same simulator:
 - raw httpx: one loop per agent on one shared ``httpx.AsyncClient`` whose limits allow
   a connection per agent.
 
-Each warms up until every agent's poll is held, waits until the middle of a hold cycle
-(so the window holds whole rounds of polls, and no burst is cut in two), then counts
-requests and this process's CPU over whole holds.
+Each warms up until every agent's poll is held, waits half a hold (with every answer at
+once, until the middle of a hold cycle: no burst is cut in two), then counts requests and
+this process's CPU over whole holds.
 Memory is measured in a fresh child process per client (RSS with every agent watched,
 minus RSS before the client existed, divided by the agents). Idle requests per agent-hour
 are counted with the document's 60 s hold over one whole hold in the full run.
@@ -262,6 +262,7 @@ async def _measure(
     holds: int | None = None,
     profile_if: Callable[[_Window], bool] | None = None,
     drain: bool = True,
+    align: bool = False,
 ) -> _Window:
     """Warm *kind* up, then count requests and CPU over whole holds.
 
@@ -282,10 +283,10 @@ async def _measure(
         # One shared httpx client cannot keep up with every poll (its pool's CPU grows
         # with connections x waiting requests): measure it however far it got.
         await poll_until(warmed, sizes.httpx_warm if kind == RAW_HTTPX else sizes.warm_timeout)
-        # The window starts half a hold from the cycle's points where phased holds end
-        # "together" (the simulator's loop clock is this CLOCK_MONOTONIC), at least half a
-        # hold from now: between two rounds of polls.
-        await asyncio.sleep(hold / 2 + (-time.monotonic()) % hold)
+        # The window starts between two rounds of polls, at least half a hold from now;
+        # aligned, half a hold from the points of the cycle where phased holds end
+        # "together" (the simulator's loop clock is this CLOCK_MONOTONIC).
+        await asyncio.sleep(hold / 2 + ((-time.monotonic()) % hold if align else 0.0))
         settle()
         requests, used, started = subject.requests(), cpu(), time.monotonic()
         await asyncio.sleep(hold * holds)
@@ -399,7 +400,9 @@ HOLD_ENDS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-async def _rounds(sim: Child, kinds: Sequence[str], sizes: Sizes) -> dict[str, _Window]:
+async def _rounds(
+    sim: Child, kinds: Sequence[str], sizes: Sizes, *, align: bool
+) -> dict[str, _Window]:
     """Each of *kinds* measured in interleaved rounds; the median round of each."""
     users: list[str] = sim.hello["users"][: sizes.agents]
     rounds: dict[str, list[_Window]] = {}
@@ -426,7 +429,7 @@ async def _rounds(sim: Child, kinds: Sequence[str], sizes: Sizes) -> dict[str, _
                 if kind in SUBJECTS and sizes.profile and last
                 else None
             )
-            window = await _measure(sim, kind, users, sizes, profile_if=profile)
+            window = await _measure(sim, kind, users, sizes, profile_if=profile, align=align)
             rounds.setdefault(kind, []).append(window)
     return {kind: _median(found) for kind, found in rounds.items()}
 
@@ -441,7 +444,7 @@ async def _main(quick: bool) -> list[Line]:
             "sim", "--agents", str(sizes.agents), "--hold", str(sizes.hold), "--hold-ends", ends
         ) as sim:
             users: list[str] = sim.hello["users"][: sizes.agents]
-            windows[ends] = await _rounds(sim, kinds, sizes)
+            windows[ends] = await _rounds(sim, kinds, sizes, align=ends == "together")
             if ends != "spread":
                 continue
             url, token = sim.hello["url"], sim.hello["token"]
