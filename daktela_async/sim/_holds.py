@@ -21,24 +21,27 @@ def hold_deadline(now: float, hold: float, login: str, ends: HoldEnds) -> float:
     """When a poll for *login* that arrived at *now* ends unchanged (loop time, seconds).
 
     - ``"arrival"``: a whole *hold* after it arrived, as the document describes.
-    - ``"spread"``: at the agent's own point of the hold cycle (its phase, a fixed
+    - ``"spread"``: at the agent's next point of the hold cycle (its phase, a fixed
       fraction of *hold* drawn from its login: the agents spread evenly over the
-      cycle), the first such point at least half a hold away. A real PBX's holds end
-      spread out, because its agents' changes put them out of step; a client that
-      started every poll at once would otherwise meet its answers together for as long
-      as nothing changes.
-    - ``"together"``: every agent's at the same point of the cycle (phase 0), the first
-      at least half a hold away: one burst of answers per hold.
+      cycle). A real PBX's holds end spread out, because its agents' changes put them
+      out of step; a client that started every poll at once would otherwise meet its
+      answers together for as long as nothing changes.
+    - ``"together"``: at the next point of the cycle common to every agent (phase 0):
+      one burst of answers per hold.
 
-    With either phase, a client that asks again as soon as it is answered is answered
-    every *hold*, at the same points, however it started: every client meets the same
-    pattern (what the benchmarks compare clients on).
+    A phased poll is never held longer than *hold* (a client's read timeout is set by
+    it), and may be answered sooner: the first one a client sends. One that is sent again
+    as soon as it is answered is answered every *hold*, at the same points, however the
+    client started: every client meets the same pattern (what the benchmarks compare
+    clients on).
     """
     if ends == "arrival":
         return now + hold
     phase = zlib.crc32(login.encode()) / 2**32 * hold if ends == "spread" else 0.0
-    earliest = now + hold / 2
-    return earliest + (phase - earliest) % hold
+    wait = (phase - now) % hold
+    # Asked again at the very point it was answered (to the rounding of the clock): the
+    # next point, a hold away, not this one again.
+    return now + (wait if wait > hold * 1e-9 else hold)
 
 
 class Waiters:

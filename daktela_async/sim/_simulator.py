@@ -46,9 +46,9 @@ class Simulator:
         hold: Seconds ``RTUserState`` with an unchanged ``hash`` is held (60 in the
             document; tests use fractions of a second).
         hold_ends: When an unchanged held poll ends: ``"arrival"``, a whole hold after
-            it arrived (the document's behaviour); ``"spread"``, at the agent's own
-            point of the hold cycle (the agents spread evenly over it), at least half a
-            hold away, so answers come spread out as a real PBX's do even to a client
+            it arrived (the document's behaviour); ``"spread"``, at the agent's next
+            point of the hold cycle (the agents spread evenly over it; never more than
+            a hold away), so answers come spread out as a real PBX's do even to a client
             that started every poll at once; ``"together"``, every agent's at the same
             point (one burst per hold).
         dynamics: Run the call-centre model; default: when ``speed > 0``.
