@@ -51,9 +51,10 @@ WATCHER_AIOHTTP: Final = "watcher, default pool: aiohttp (1 session)"
 RAW_AIOHTTP: Final = "raw aiohttp"
 RAW_HTTPX: Final = "raw httpx, one shared client"
 SUBJECTS: Final = (WATCHER_POOL, WATCHER_AIOHTTP)
-#: The most CPU per idle poll each subject may cost, in raw aiohttp polls. httpcore's pool
-#: is the trio path, where aiohttp cannot run: it answers to the shared httpx client alone.
-_AIOHTTP_TARGET: Final[dict[str, float | None]] = {WATCHER_POOL: None, WATCHER_AIOHTTP: 1.5}
+#: The most CPU per idle poll each subject may cost, in raw aiohttp polls (issue 19's
+#: goals). The shared httpx client is shown beside them, for what a plain httpx watcher
+#: would cost; it is no target (measured once, and far off either way).
+_AIOHTTP_TARGET: Final[dict[str, float | None]] = {WATCHER_POOL: 2.5, WATCHER_AIOHTTP: 1.5}
 # Baselines first: a subject that misses its target is profiled over one more hold.
 ORDER: Final = (RAW_AIOHTTP, WATCHER_POOL, RAW_HTTPX, WATCHER_AIOHTTP)
 _LONG_POLL_TIMEOUT: Final = 75.0
@@ -515,11 +516,9 @@ def _lines(
             goals = [] if target is None else [f"≤ {target:g}x aiohttp"]
             if raw_httpx is not None:
                 less_than_httpx = raw_httpx.cpu_per_request / window.cpu_per_request
-                met = met and less_than_httpx >= 20
                 ready = "" if raw_httpx.ready >= agents else f" ({raw_httpx.ready}/{agents} ready)"
                 baseline += f"; shared httpx {_per_1000(raw_httpx)}{ready}"
                 ratio += f"; {less_than_httpx:.0f}x less than shared httpx"
-                goals.append("≥ 20x less than shared httpx")
             limit = ""
             if not met and window.profile:
                 limit = (
