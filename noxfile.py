@@ -168,7 +168,7 @@ MUTANT_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "client": (
-        "daktela_async/_client.py",
+        "daktela_async/_client.py daktela_async/_prepare.py daktela_async/_env.py",
         (
             "tests/test_client.py",
             "tests/test_retry.py",
@@ -258,11 +258,11 @@ MUTANT_TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: Survivors judged equivalent (no behaviour can tell them apart), by mutmut's name.
 EQUIVALENT_MUTANTS: dict[str, str] = {
-    "daktela_async._client.x__cache_key__mutmut_4": (
+    "daktela_async._prepare.x_cache_key__mutmut_4": (
         "only str, int and None ids are keyed, and no two of those are equal across types"
     ),
     **{
-        f"daktela_async._client.xǁDaktelaClientǁ_prepare_anew__mutmut_{n}": (
+        f"daktela_async._prepare.x_prepare_call__mutmut_{n}": (
             "unreachable: the base URL was parsed when the client was made, and the path"
             " and query are percent-encoded and length-checked first; kept as a guard"
         )
@@ -354,13 +354,13 @@ EQUIVALENT_MUTANTS: dict[str, str] = {
     "daktela_async._transport._request.x_pick_version__mutmut_16": (
         "the mixing error needs low > high, so an until has set high_param"
     ),
-    "daktela_async._client.xǁ_EnvSettingsǁread__mutmut_62": (
+    "daktela_async._env.xǁEnvSettingsǁread__mutmut_62": (
         "usedforsecurity only matters to a FIPS-restricted OpenSSL: the digest is the same"
     ),
-    "daktela_async._client.xǁ_EnvSettingsǁread__mutmut_64": (
+    "daktela_async._env.xǁEnvSettingsǁread__mutmut_64": (
         "usedforsecurity only matters to a FIPS-restricted OpenSSL: the digest is the same"
     ),
-    "daktela_async._client.xǁ_EnvSettingsǁread__mutmut_66": (
+    "daktela_async._env.xǁEnvSettingsǁread__mutmut_66": (
         "usedforsecurity only matters to a FIPS-restricted OpenSSL: the digest is the same"
     ),
     "daktela_async._client.xǁDaktelaClientǁfrom_credentials__mutmut_3": (
@@ -372,7 +372,7 @@ EQUIVALENT_MUTANTS: dict[str, str] = {
     "daktela_async._client.xǁDaktelaClientǁfrom_credentials__mutmut_7": (
         "usedforsecurity only matters to a FIPS-restricted OpenSSL: the digest is the same"
     ),
-    "daktela_async._client.xǁ_EnvSettingsǁread__mutmut_69": (
+    "daktela_async._env.xǁEnvSettingsǁread__mutmut_69": (
         "a SHA1 hex digest always passes check_token: no error names the token's variable"
     ),
     "daktela_async._client.xǁDaktelaClientǁfrom_env__mutmut_41": (
@@ -387,7 +387,7 @@ EQUIVALENT_MUTANTS: dict[str, str] = {
     "daktela_async._client.xǁDaktelaClientǁ__init____mutmut_82": (
         "_closed is only tested for truth: None is as false as False"
     ),
-    "daktela_async._client.xǁDaktelaClientǁ_send_once__mutmut_48": (
+    "daktela_async._client.xǁDaktelaClientǁ_checked__mutmut_19": (
         "header names are case-insensitive in httpx's and aiohttp's headers alike"
     ),
     "daktela_async.webhooks._app.x__cancellations__mutmut_6": (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import logging
 import os
@@ -17,13 +16,9 @@ import attrs
 import httpx
 
 from . import _retry
-from ._actions import ACTIONS
 from ._config import (
     DEFAULT_API_VERSION,
     ENV_API_VERSION,
-    ENV_LOGIN,
-    ENV_PASSWORD,
-    ENV_TOKEN,
     ENV_URL,
     MAX_ANSWER_BYTES,
     NOT_GIVEN,
@@ -34,27 +29,22 @@ from ._config import (
     TokenPlacement,
     VerifyTypes,
 )
+from ._env import EnvSettings
 from ._envelope import decode_envelope
 from ._errors import DaktelaError, DaktelaHTTPStatusError, DaktelaUsageError
-from ._spec import ActionSpec
+from ._prepare import PREPARED_CACHE, Prepared, all_headers, cache_key, prepare_call
 from ._transport._pool import (
     Answer,
     TransportFactory,
     TransportPool,
     default_transport_factory,
 )
-from ._transport._query import EncodeError, encode_params, encode_query
 from ._transport._request import (
     REDACTED,
-    build_path,
     check_base_url,
-    check_params,
     check_version,
-    pick_version,
 )
 from ._transport._token import (
-    MAX_URL_LENGTH,
-    Outgoing,
     Secret,
     check_headers,
     check_token,
@@ -84,21 +74,6 @@ __all__ = ["DaktelaClient", "RawResponse"]
 logger = logging.getLogger("daktela_async")
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_url(url: str) -> httpx.URL:
-    # An idle long poll repeats the same URL (same user, same hash) every hold; parsing it
-    # was the largest single cost of such a poll. httpx.URL is immutable, so sharing is safe.
-    # The URLs cached here never carry the token (SecretRequest adds it to a copy), so
-    # nothing token-bearing outlives the request that sent it.
-    return httpx.URL(url)
-
-
-def _lookup(action: str) -> ActionSpec | None:
-    # The catalogue is loaded when the package is imported (the typed section methods in
-    # `endpoints` are built from it), not on first call.
-    return ACTIONS.get(action)
-
-
 @attrs.frozen(slots=True)
 class RawResponse:
     """An answer as it came: for XML, binary recordings, or your own decoding.
@@ -122,122 +97,6 @@ class RawResponse:
     def content_type(self) -> str:
         """The ``Content-Type`` header, or an empty string."""
         return str(self.headers.get("content-type", ""))
-
-
-@attrs.frozen(slots=True)
-class _Prepared:
-    """One request ready to send, with everything needed to retry and report it.
-
-    Nothing here carries the token: :class:`SecretRequest` adds it to each attempt's
-    request, so the frames that validate and prepare a call cannot show it.
-    """
-
-    action: str
-    outgoing: Outgoing
-    timeouts: Timeouts
-    policy: RetryPolicy
-    idempotent: bool
-
-    @property
-    def shown_url(self) -> str:
-        """The URL with the token redacted."""
-        return self.outgoing.shown_url
-
-
-#: Prepared calls a client keeps (an idle watch repeats one per agent every hold).
-_PREPARED_CACHE = 2048
-#: Parameter value types a prepared call is cached for: compared by type and value, so
-#: ``1`` and ``True`` (equal in Python) never share an entry.
-_CACHEABLE = (str, int, type(None))
-
-
-def _cache_key(
-    action: str,
-    id: object,
-    version: object,
-    format: str,
-    timeout: object,
-    retries: object,
-    params: Mapping[str, object],
-) -> tuple[object, ...] | None:
-    """The key under which a prepared call is kept, or ``None`` when it is not kept.
-
-    Only plain values are keyed (lists, dicts, datetimes and floats are prepared every
-    time): the key must hold exactly what preparing depends on.
-    """
-    if type(id) not in _CACHEABLE:
-        return None
-    items: list[object] = [action, type(id), id, version, format, timeout, retries]
-    for name, value in params.items():
-        kind = type(value)
-        if kind not in _CACHEABLE:
-            return None
-        items += (name, kind, value)
-    return tuple(items)
-
-
-def _all_headers(extra: httpx.Headers) -> httpx.Headers:
-    """The headers of every request: ours, then the caller's *extra* (replacing ours)."""
-    headers = httpx.Headers({"User-Agent": "daktela-async"})
-    headers.update(extra)
-    return headers
-
-
-def _from_env(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name)
-    return value if value else None
-
-
-def _secret_from_env(environ: Mapping[str, str], name: str) -> Secret | None:
-    # Held masked at once: no local of the reading frames is the plain value.
-    return Secret(environ[name]) if environ.get(name) else None
-
-
-@attrs.frozen(slots=True)
-class _EnvSettings:
-    """What :meth:`DaktelaClient.from_env` found: the token held in a :class:`Secret`."""
-
-    url: str
-    token: Secret = attrs.field(repr=False)
-    token_variable: str
-    api_version: str | None
-
-    @classmethod
-    def read(cls, environ: Mapping[str, str]) -> _EnvSettings:
-        """Read and check the variables; secrets are never put into a message.
-
-        Raises:
-            DaktelaUsageError: A variable is missing, or both kinds of credentials are set.
-        """
-        url = _from_env(environ, ENV_URL)
-        api_version = _from_env(environ, ENV_API_VERSION)
-        login = _from_env(environ, ENV_LOGIN)
-        token = _secret_from_env(environ, ENV_TOKEN)
-        password = _secret_from_env(environ, ENV_PASSWORD)
-        # A traceback with locals must not show the environment (the password is in it).
-        del environ
-        if url is None:
-            raise DaktelaUsageError(
-                f"{ENV_URL} is not set: it must hold the PBX address (https://pbx.example.com)",
-                parameter=ENV_URL,
-            )
-        if token is not None:
-            if login is not None or password is not None:
-                raise DaktelaUsageError(
-                    f"set either {ENV_TOKEN} or {ENV_LOGIN} and {ENV_PASSWORD}, not both",
-                    parameter=ENV_TOKEN,
-                )
-            return cls(url, token, ENV_TOKEN, api_version)
-        if login is None or password is None:
-            missing = ENV_LOGIN if password is not None else ENV_PASSWORD if login else ENV_TOKEN
-            raise DaktelaUsageError(
-                f"{missing} is not set: the access token is {ENV_TOKEN}, or else "
-                f"{ENV_LOGIN} and {ENV_PASSWORD} (the token is SHA1 of both)",
-                parameter=missing,
-            )
-        # SHA1(login + password), as from_credentials() derives it.
-        digest = hashlib.sha1((login + password.value).encode(), usedforsecurity=False)
-        return cls(url, Secret(digest.hexdigest()), f"{ENV_LOGIN}/{ENV_PASSWORD}", api_version)
 
 
 class DaktelaClient:
@@ -334,9 +193,9 @@ class DaktelaClient:
         self._extra_headers = httpx.Headers(check_headers(headers) if headers is not None else {})
         # Built once: every request shares these headers. They never carry the token,
         # not even as a cookie: SecretRequest adds it to each request's own copy.
-        self._headers = _all_headers(self._extra_headers)
+        self._headers = all_headers(self._extra_headers)
         self._header_pairs = header_pairs(self._headers)
-        self._prepared: dict[tuple[object, ...], _Prepared] = {}
+        self._prepared: dict[tuple[object, ...], Prepared] = {}
         self._bind_namespaces()
         self._pool = TransportPool(
             limits or PoolLimits(),
@@ -405,7 +264,7 @@ class DaktelaClient:
                 message name it. The message never shows a token or a password.
         """
         try:
-            found = _EnvSettings.read(os.environ if environ is None else environ)
+            found = EnvSettings.read(os.environ if environ is None else environ)
         finally:
             # The variables (the password among them) leave this frame's locals.
             del environ
@@ -485,7 +344,7 @@ class DaktelaClient:
             extra = httpx.Headers(self._extra_headers)
             extra.update(check_headers(headers))  # names compare case-insensitively
             view._extra_headers = extra
-            view._headers = _all_headers(extra)
+            view._headers = all_headers(extra)
             view._header_pairs = header_pairs(view._headers)
         # Its own prepared calls: they depend on the settings changed above.
         view._prepared = {}
@@ -558,10 +417,10 @@ class DaktelaClient:
         timeout: float | Timeouts | NotGiven | None,
         retries: int | RetryPolicy | NotGiven,
         params: Mapping[str, object],
-    ) -> _Prepared:
+    ) -> Prepared:
         if self._closed:
             raise DaktelaUsageError("the client is closed; open a new one", action=action)
-        key = _cache_key(action, id, version, format, timeout, retries, params)
+        key = cache_key(action, id, version, format, timeout, retries, params)
         if key is not None:
             try:
                 found = self._prepared.get(key)
@@ -579,7 +438,7 @@ class DaktelaClient:
             params=params,
         )
         if key is not None:
-            if len(self._prepared) >= _PREPARED_CACHE:
+            if len(self._prepared) >= PREPARED_CACHE:
                 self._prepared.clear()
             self._prepared[key] = prepared
         return prepared
@@ -594,84 +453,24 @@ class DaktelaClient:
         timeout: float | Timeouts | NotGiven | None,
         retries: int | RetryPolicy | NotGiven,
         params: Mapping[str, object],
-    ) -> _Prepared:
-        spec = _lookup(action)
-        if spec is not None:
-            # Values the document constrains (integers, take <= 1000, datetimes, booleans)
-            # are checked and put in its form before anything is sent.
-            params = check_params(spec, params, secret=self._token)
-        if isinstance(version, NotGiven):
-            url_version = (
-                pick_version(
-                    spec, (k for k, v in params.items() if v is not None), self._api_version
-                )
-                if spec is not None
-                else self._api_version
-            )
-        else:
-            url_version = check_version(version)
-        try:
-            path = build_path(url_version, action, id, format)
-        except UnicodeEncodeError:
-            raise DaktelaUsageError(
-                f"{action}: the id is not valid Unicode (a lone surrogate)",
-                action=action,
-                parameter="id",
-            ) from None
-        try:
-            query = encode_query(encode_params(params))
-        except EncodeError as exc:
-            raise DaktelaUsageError(
-                f"{action}: {exc}", action=action, parameter=exc.parameter
-            ) from None
-        url = f"{self._base_url}{path}" + (f"?{query}" if query else "")
-        shown = url
-        length = len(url)
-        if self._token_in == "query":  # noqa: S105 - a placement, not a password
-            shown = f"{url}{'&' if query else '?'}access_token={REDACTED}"
-            length += len("?access_token=") + self._token.quoted_length
-        if length > MAX_URL_LENGTH:
-            # httpx would refuse it (InvalidURL); long before that, most servers answer
-            # 414. Said here, before anything is sent, and never retried.
-            raise DaktelaUsageError(
-                f"{action}: the request URL would be {length} characters long, more than "
-                f"{MAX_URL_LENGTH}; send fewer or shorter parameters",
-                action=action,
-            )
-        try:
-            parsed = _parse_url(url)
-        except httpx.InvalidURL as exc:
-            raise DaktelaUsageError(
-                f"{action}: invalid request URL: {exc}", action=action
-            ) from None
+    ) -> Prepared:
+        """*action* prepared with this client's settings, not through its cache.
 
-        long_poll = spec is not None and spec.long_poll and params.get("hash") is not None
-        timeouts = self._timeouts if isinstance(timeout, NotGiven) else Timeouts.of(timeout)
-        if long_poll and isinstance(timeout, NotGiven):
-            # The server holds the request up to 60 s: a default shorter than that would
-            # turn every quiet minute into a timeout. An explicit per-call value is kept.
-            timeouts = timeouts.at_least_long_poll()
-        policy = (
-            self._retry if isinstance(retries, NotGiven) else RetryPolicy.of(retries, self._retry)
-        )
-        return _Prepared(
-            action=action,
-            outgoing=Outgoing(
-                url=parsed,
-                text=str(parsed),
-                headers=self._headers,
-                pairs=self._header_pairs,
-                secret=self._token,
-                placement=self._token_in,
-                shown_url=shown,
-            ),
-            timeouts=timeouts,
-            policy=policy,
-            # An action the catalogue does not know is treated as a write: never resent.
-            idempotent=spec.idempotent if spec is not None else False,
+        Raises:
+            DaktelaUsageError: Bad input (nothing is sent).
+        """
+        return prepare_call(
+            self,
+            action,
+            id,
+            version=version,
+            format=format,
+            timeout=timeout,
+            retries=retries,
+            params=params,
         )
 
-    def _send_once(self, prepared: _Prepared, attempt: int) -> Awaitable[Answer]:
+    def _send_once(self, prepared: Prepared, attempt: int) -> Awaitable[Answer]:
         """One attempt, its status unchecked (:meth:`_checked`).
 
         The pool's coroutine itself, not awaited here: one frame fewer on every resume
@@ -684,7 +483,7 @@ class DaktelaClient:
             prepared.outgoing, prepared.timeouts, action=prepared.action, url=prepared.shown_url
         )
 
-    async def _send_logged(self, prepared: _Prepared, attempt: int) -> Answer:
+    async def _send_logged(self, prepared: Prepared, attempt: int) -> Answer:
         started = time.perf_counter()
         status: int | str = "error"
         try:
@@ -702,7 +501,7 @@ class DaktelaClient:
             )
         return response
 
-    def _checked(self, prepared: _Prepared, response: Answer) -> Answer:
+    def _checked(self, prepared: Prepared, response: Answer) -> Answer:
         """*response*, unless its HTTP status is not 2xx.
 
         Raises:
@@ -719,7 +518,7 @@ class DaktelaClient:
             )
         return response
 
-    async def _send(self, prepared: _Prepared) -> Answer:
+    async def _send(self, prepared: Prepared) -> Answer:
         attempt = 1
         while True:
             try:
@@ -798,7 +597,7 @@ class DaktelaClient:
         response = await self._attempts(prepared)
         return self._result(prepared, response)
 
-    def _attempts(self, prepared: _Prepared) -> Awaitable[Answer]:
+    def _attempts(self, prepared: Prepared) -> Awaitable[Answer]:
         """The attempts of *prepared*; without a retry, the one attempt, without the loop.
 
         Returned, not awaited here: a frame fewer on every resume of the request. The
@@ -808,7 +607,7 @@ class DaktelaClient:
             return self._send(prepared)
         return self._send_once(prepared, 1)
 
-    def _result(self, prepared: _Prepared, response: Answer) -> Any:
+    def _result(self, prepared: Prepared, response: Answer) -> Any:
         """The envelope's ``result`` (a non-2xx status and the envelope's errors raised)."""
         return decode_envelope(
             self._checked(prepared, response).content,

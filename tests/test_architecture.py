@@ -38,6 +38,8 @@ LAYERS: Final[dict[str, str]] = {
     "daktela_async._transport": "transport",
     "daktela_async._models": "models",
     "daktela_async._client": "client",
+    "daktela_async._env": "client",
+    "daktela_async._prepare": "client",
     "daktela_async._retry": "client",
     "daktela_async.endpoints": "client",
     "daktela_async._event": "hub",

@@ -730,13 +730,13 @@ async def test_calls_that_differ_in_any_argument_are_prepared_apart(
 
 
 async def test_prepared_calls_kept_are_bounded(pbx: FakePBX, make_client: MakeClient) -> None:
-    from daktela_async._client import _PREPARED_CACHE
+    from daktela_async._prepare import PREPARED_CACHE
 
     async with make_client() as client:
-        for n in range(_PREPARED_CACHE + 5):
+        for n in range(PREPARED_CACHE + 5):
             await client.call("RTUserState", user=f"agent{n}")
-            assert len(client._prepared) <= _PREPARED_CACHE
-    assert pbx.last.url.params["user"] == f"agent{_PREPARED_CACHE + 4}"
+            assert len(client._prepared) <= PREPARED_CACHE
+    assert pbx.last.url.params["user"] == f"agent{PREPARED_CACHE + 4}"
 
 
 # --- with_options: views with other defaults over the same pool -----------------------------
@@ -1022,7 +1022,7 @@ def test_every_section_is_bound_to_its_client() -> None:
 async def test_an_identical_call_is_checked_and_encoded_once(
     pbx: FakePBX, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daktela_async._client as client_module
+    import daktela_async._prepare as prepare_module
     from daktela_async._transport._request import check_params as real
 
     checked: list[str] = []
@@ -1031,7 +1031,7 @@ async def test_an_identical_call_is_checked_and_encoded_once(
         checked.append(getattr(spec, "name", "?"))
         return real(spec, params, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(client_module, "check_params", counting)
+    monkeypatch.setattr(prepare_module, "check_params", counting)
     async with make_client() as client:
         for _ in range(3):
             await client.call("RTUserState", user="hajek", hash="abc")

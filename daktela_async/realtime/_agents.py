@@ -44,7 +44,7 @@ from ._health import OutageGate, TokenCheck, Verdict, classify, retry_after
 from ._interrupt import Interrupt, interrupt_factory
 
 if TYPE_CHECKING:
-    from .._client import _Prepared
+    from .._prepare import Prepared
 
 __all__ = ["Agents"]
 
@@ -79,7 +79,7 @@ class Agents:
         self._inflight: dict[str, Interrupt] = {}
         # Each agent's held poll as last prepared, and the hash it was prepared for: an
         # idle watch sends the same request every hold.
-        self._held: dict[str, tuple[str, _Prepared]] = {}
+        self._held: dict[str, tuple[str, Prepared]] = {}
         self._warned_capacity = False
         self.gate = OutageGate()
         self.source = core.source("agents")
@@ -273,7 +273,7 @@ class Agents:
         )
         return state
 
-    def _prepare_poll(self, user: str, hash: str | None) -> _Prepared:
+    def _prepare_poll(self, user: str, hash: str | None) -> Prepared:
         """One agent's ``RTUserState``, held (with *hash*) or not, prepared afresh.
 
         Not through the client's cache of prepared calls: each agent keeps its own held
