@@ -393,8 +393,8 @@ def _memory_limit(traced: dict[str, Any], agents: int) -> str:
 
 
 #: When the simulator ends the held polls (``Simulator(hold_ends=...)``) -> the subjects
-#: measured that way. The aiohttp ones alone meet every answer at once: the httpcore pool
-#: and the shared httpx client answer to a target of their own in the spread case.
+#: measured that way. The aiohttp ones alone also meet every answer at once: the httpcore
+#: pool and the shared httpx client are measured on a real PBX's pattern only.
 HOLD_ENDS: Final[dict[str, tuple[str, ...]]] = {
     "spread": ORDER,
     "together": (RAW_AIOHTTP, WATCHER_AIOHTTP),
