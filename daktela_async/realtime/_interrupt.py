@@ -2,12 +2,13 @@
 
 Every agent's request runs inside one, so that an outage can cancel the requests in flight
 (a hung PBX would keep them until their read timeout) while each agent's loop goes on.
-anyio's :class:`~anyio.CancelScope` does that on any backend, but on asyncio it costs a
-tenth of an idle poll: a scope object with two sets, registration in the task's scope
-tree on entry and on exit, and eight more objects for the garbage collector to walk
-while the poll is held. On asyncio, :class:`TaskInterrupt` does the one thing needed here
-the way ``asyncio.timeout`` does: it cancels the task and, on the way out, turns that
-cancellation (and only that one: not a caller's) back into a normal exit.
+anyio's :class:`~anyio.CancelScope` does that on any backend, but on asyncio it costs
+about 10 us per poll against 1000 held ones (an A/B on the simulator, of some 200 us in
+all): a scope object with two sets, registration in the task's scope tree on entry and
+on exit, and more objects for the garbage collector to walk while the poll is held. On
+asyncio, :class:`TaskInterrupt` does the one thing needed here the way ``asyncio.timeout``
+does: it cancels the task and, on the way out, turns that cancellation (and only that
+one: not a caller's) back into a normal exit.
 """
 
 from __future__ import annotations
