@@ -428,7 +428,8 @@ class DaktelaClient:
                 key = found = None
             if found is not None:
                 return found
-        prepared = self._prepare_anew(
+        prepared = prepare_call(
+            self,
             action,
             id,
             version=version,
@@ -477,19 +478,21 @@ class DaktelaClient:
         of the request (an idle long poll resumes several times), unless someone reads
         the debug log, which times the attempt.
         """
-        if logger.isEnabledFor(logging.DEBUG):
-            return self._send_logged(prepared, attempt)
-        return self._pool.send(
+        sending = self._pool.send(
             prepared.outgoing, prepared.timeouts, action=prepared.action, url=prepared.shown_url
         )
+        if logger.isEnabledFor(logging.DEBUG):
+            return self._send_logged(prepared, attempt, sending)
+        return sending
 
-    async def _send_logged(self, prepared: Prepared, attempt: int) -> Answer:
+    async def _send_logged(
+        self, prepared: Prepared, attempt: int, sending: Awaitable[Answer]
+    ) -> Answer:
+        """Await *sending* and log the attempt's status and time (debug logging only)."""
         started = time.perf_counter()
         status: int | str = "error"
         try:
-            response = await self._pool.send(
-                prepared.outgoing, prepared.timeouts, action=prepared.action, url=prepared.shown_url
-            )
+            response = await sending
             status = response.status_code
         finally:
             logger.debug(
